@@ -1,0 +1,83 @@
+"""``interp demo``: the tour a new user runs first, on shipped models and the shipped corpus.
+
+It should finish in a few minutes on 2 CPU cores and leave runs that every later
+tool (SAE training, probes, the dashboard) can pick up:
+
+1. capture the toy LM's residual stream (every layer) and layer-0 attention
+   patterns over the default corpus into an ActivationStore;
+2. capture MiniLM's middle-layer residual stream and attention patterns;
+3. check the known answer on the induction model: its previous-token and
+   induction heads, recorded as a ``heads`` run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from interp.runs import Run, start_run
+
+TOYLM_HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.0.attn.hook_pattern"]
+MINILM_HOOKS = ["blocks.3.hook_resid_post", "blocks.3.attn.hook_pattern"]
+
+
+def _capture_run(spec: str, hooks: list[str], max_seqs: int, runs_root: Any, device: str | None) -> Run:
+    from interp.cli import capture_from_config
+
+    cfg = {"model": spec, "hooks": hooks, "corpus": None, "seq_len": 128, "max_seqs": max_seqs,
+           "batch_size": 32, "positions": None, "include_bos": True, "dtype": "float32",
+           "tokens_per_shard": 16384, "out": None}
+    with start_run("capture", cfg, model=spec, slug=f"demo-{spec}", root=runs_root) as run:
+        t0 = time.perf_counter()
+        store = capture_from_config(run, cfg, device=device)
+        run.metrics["seconds"] = round(time.perf_counter() - t0, 2)
+    print(f"  {spec}: {len(store)} tokens x {len(hooks)} hooks in {run.metrics['seconds']} s -> {run.path}")
+    return run
+
+
+def _heads_run(runs_root: Any, device: str | None) -> Run:
+    import torch
+
+    from interp.circuits import induction_score, previous_token_score
+    from interp.datasets.synthetic import induction_batch
+    from interp.models import load_model
+
+    model = load_model("toy:induction", device=device)
+    cfg = model.toy_config.extra
+    seg = int(cfg.get("segment_len", (model.cfg.n_ctx - 1) // 2))
+    gen = torch.Generator().manual_seed(1234)
+    tokens = induction_batch(64, seg, model.cfg.d_vocab, gen).to(next(model.parameters()).device)
+    with start_run("heads", {"model": "toy:induction", "segment_len": seg, "n_seq": 64},
+                   model="toy:induction", slug="induction-heads", root=runs_root) as run:
+        prev = previous_token_score(model, tokens)
+        ind = induction_score(model, tokens, seg)
+        out = run.path / "scores.json"
+        import json
+
+        out.write_text(json.dumps({"previous_token": prev.tolist(), "induction": ind.tolist()}))
+        run.add_artifact("scores", "scores.json")
+        l0 = int(prev[0].argmax())
+        l1 = int(ind[1].argmax())
+        run.metrics.update({"prev_token_head": f"L0H{l0}", "prev_token_score": round(float(prev[0, l0]), 3),
+                            "induction_head": f"L1H{l1}", "induction_score": round(float(ind[1, l1]), 3)})
+    m = run.metrics
+    print(f"  toy:induction: previous-token head {m['prev_token_head']} ({m['prev_token_score']}), "
+          f"induction head {m['induction_head']} ({m['induction_score']}) -> {run.path}")
+    return run
+
+
+def run_demo(max_seqs: int = 256, runs_root: str | Path | None = None, device: str | None = None) -> list[Run]:
+    from interp.runs import runs_root as resolve_root
+
+    t0 = time.perf_counter()
+    print("interp demo: capturing activations from the shipped models on the shipped corpus")
+    runs = [
+        _capture_run("toy:toylm", TOYLM_HOOKS, max_seqs, runs_root, device),
+        _capture_run("minilm", MINILM_HOOKS, max_seqs, runs_root, device),
+        _heads_run(runs_root, device),
+    ]
+    print(f"done in {time.perf_counter() - t0:.0f} s; {len(runs)} runs in {resolve_root(runs_root).resolve()}")
+    print("next: `interp runs` lists them; in Python, `interp.runs.list_runs()` and "
+          "`interp.hooks.ActivationStore(run.artifact('store'))` read them back.")
+    return runs

@@ -1,0 +1,341 @@
+"""``capture``: activations for any TransformerLens hook names, from one forward pass per batch.
+
+Why not just ``run_with_cache``? It keeps every activation of a batch in memory,
+runs the model to the end even when you need layer 1, and leaves padding,
+batching and disk to you. ``capture`` takes a corpus (or token tensor), runs the
+model batch by batch with hooks only on the points you asked for, **stops the
+forward pass as soon as the last of them has fired**, keeps only real token
+positions (padding is dropped; BOS/[CLS] optionally), and either returns the rows
+in memory or streams them to an :class:`~interp.hooks.store.ActivationStore`
+whose memory use is one batch plus one shard, whatever the corpus size.
+
+Rows are token positions. A hook whose tensor is ``[batch, pos, *rest]`` gives
+rows of ``prod(rest)`` values; attention patterns/scores ``[batch, head, q, k]``
+are indexed by query position and give rows ``[head, k]`` (flattened).
+
+A capture into ``out`` that is interrupted (Ctrl-C, kill, crash) resumes when
+called again with the same arguments: it continues after the last complete shard
+and ends byte-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from interp.hooks.store import (
+    DTYPES,
+    TOKENS_FILE,
+    ActivationStore,
+    StoreWriter,
+    dtype_name,
+)
+
+PER_QUERY_HOOKS = ("hook_pattern", "hook_attn_scores")  # [batch, head, q, k] -> rows by query
+
+
+class HookNameError(KeyError):
+    """A requested hook name does not exist on the model."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class _StopForward(Exception):
+    """Raised from a hook once every requested activation has been seen."""
+
+
+@dataclass
+class Inputs:
+    """Token ids ready for capture: one row per sequence."""
+
+    tokens: torch.Tensor  # [n_seq, seq_len] int64
+    attention_mask: torch.Tensor  # [n_seq, seq_len] int64, 1 = real token
+    doc_ids: torch.Tensor  # [n_seq]
+    doc_offsets: torch.Tensor  # [n_seq]
+    n_prefix: int = 0  # special tokens at the start of each sequence (BOS / [CLS])
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for t in (self.tokens, self.attention_mask, self.doc_ids, self.doc_offsets):
+            h.update(t.to(torch.int64).contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class CaptureResult:
+    """In-memory capture (``out=None``): ``acts[hook]`` is [rows, d]; ``meta`` has seq_id/seq_pos/token_id."""
+
+    acts: dict[str, torch.Tensor]
+    meta: dict[str, torch.Tensor]
+    row_shape: dict[str, list[int]] = field(default_factory=dict)
+    inputs: Inputs | None = None
+
+    def __getitem__(self, hook: str) -> torch.Tensor:
+        return self.acts[hook]
+
+
+def check_hook_names(model: Any, hooks: Sequence[str]) -> list[str]:
+    """Validate ``hooks`` against the model before any work; suggest the nearest names."""
+    if isinstance(hooks, str):
+        hooks = [hooks]
+    if not hooks:
+        raise HookNameError("No hook names given. Example: hooks=['blocks.0.hook_resid_post'].")
+    valid = list(model.hook_dict)
+    out = []
+    for h in hooks:
+        if h not in model.hook_dict:
+            near = difflib.get_close_matches(h, valid, n=5, cutoff=0.5)
+            raise HookNameError(
+                f"Unknown hook name {h!r}. Nearest valid names: {near or valid[:5]}. "
+                f"This model has {len(valid)} hook points; list them with `interp models --hooks SPEC`."
+            )
+        if h not in out:
+            out.append(h)
+    return out
+
+
+def as_inputs(model: Any, data: Any, seq_len: int | None = None, attention_mask: torch.Tensor | None = None) -> Inputs:
+    """Turn a TokenizedCorpus, a token tensor, texts or a corpus path into :class:`Inputs`."""
+    if isinstance(data, Inputs):
+        return data
+    if hasattr(data, "tokens") and hasattr(data, "doc_ids"):  # interp.datasets.TokenizedCorpus
+        return Inputs(data.tokens.long(), data.attention_mask.long(), data.doc_ids.long(), data.doc_offsets.long(), int(data.n_prefix))
+    if isinstance(data, torch.Tensor):
+        tokens = data.long()
+        if tokens.dim() == 1:
+            tokens = tokens[None]
+        if tokens.dim() != 2:
+            raise ValueError(f"Token tensor must be [batch, pos], got shape {tuple(tokens.shape)}.")
+        mask = torch.ones_like(tokens) if attention_mask is None else attention_mask.long()
+        n = tokens.shape[0]
+        return Inputs(tokens, mask, torch.arange(n), torch.zeros(n, dtype=torch.long), 0)
+    from interp.datasets import load_texts, tokenize_corpus
+
+    if model.tokenizer is None:
+        raise ValueError("This model has no tokenizer; pass token ids as a [batch, pos] tensor instead of text.")
+    if isinstance(data, (str, Path)) or (isinstance(data, (list, tuple)) and data and isinstance(data[0], Path)):
+        texts = load_texts(data)
+    elif isinstance(data, (list, tuple)) and all(isinstance(t, str) for t in data):
+        texts = list(data)
+    else:
+        raise TypeError(
+            f"Cannot capture from {type(data).__name__}: pass a TokenizedCorpus, a [batch, pos] token tensor, "
+            "a list of strings, or a path to a .txt/.jsonl corpus."
+        )
+    seq_len = seq_len or min(int(model.cfg.n_ctx), 128)
+    return as_inputs(model, tokenize_corpus(model.tokenizer, texts, seq_len))
+
+
+def keep_mask(inputs: Inputs, positions: Any = None, include_bos: bool = True) -> torch.Tensor:
+    """Which token positions become rows: real tokens, optionally without the prefix, optionally only some positions."""
+    real = inputs.attention_mask.bool()
+    keep = real.clone()
+    if not include_bos and inputs.n_prefix:
+        keep[:, : inputs.n_prefix] = False
+    if positions is None or positions == "all":
+        return keep
+    if positions == "last":
+        positions = [-1]
+    if isinstance(positions, int):
+        positions = [positions]
+    if isinstance(positions, slice):
+        positions = list(range(inputs.tokens.shape[1]))[positions]
+    sel = torch.zeros_like(keep)
+    lengths = real.sum(1)
+    for p in positions:
+        if p >= 0:
+            if p < sel.shape[1]:
+                sel[:, p] = True
+        else:  # from the end of each sequence's real tokens
+            idx = lengths + p
+            ok = idx >= 0
+            sel[ok.nonzero()[:, 0], idx[ok]] = True
+    return keep & sel
+
+
+def _rows(name: str, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[batch, pos, ...] (or [batch, head, q, k]) -> [rows, d] for the kept positions."""
+    if name.endswith(PER_QUERY_HOOKS) and t.dim() == 4:
+        t = t.permute(0, 2, 1, 3)
+    if t.dim() < 2 or tuple(t.shape[:2]) != tuple(mask.shape):
+        raise ValueError(
+            f"Hook {name!r} gives shape {tuple(t.shape)}, not [batch, pos, ...] = {tuple(mask.shape)}: "
+            "capture stores per-token activations only."
+        )
+    return t[mask.to(t.device)].reshape(int(mask.sum()), -1)
+
+
+class _Recorder:
+    """Hook functions that record the requested activations and stop the forward when all have fired."""
+
+    def __init__(self, model: Any, hooks: list[str]) -> None:
+        self.names_by_point: dict[int, list[str]] = {}
+        self.points: dict[int, Any] = {}
+        for h in hooks:
+            point = model.hook_dict[h]
+            self.points[id(point)] = point
+            self.names_by_point.setdefault(id(point), []).append(h)
+        self.acts: dict[str, torch.Tensor] = {}
+
+    def fwd_hooks(self) -> list[tuple[str, Any]]:
+        out = []
+        for pid, names in self.names_by_point.items():
+            def fn(t: torch.Tensor, hook: Any, _names: list[str] = names) -> None:
+                for n in _names:
+                    self.acts[n] = t.detach()
+                if len(self.acts) == self.n_wanted:
+                    raise _StopForward
+            out.append((names[0], fn))
+        return out
+
+    @property
+    def n_wanted(self) -> int:
+        return sum(len(v) for v in self.names_by_point.values())
+
+
+@torch.no_grad()
+def forward_capture(model: Any, recorder: _Recorder, tokens: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One forward pass on a batch, stopped after the last requested hook; returns {hook: tensor}."""
+    recorder.acts = {}
+    kwargs = {"attention_mask": mask} if bool((mask == 0).any()) else {}
+    with model.hooks(fwd_hooks=recorder.fwd_hooks()):
+        try:
+            model(tokens, **kwargs)
+        except _StopForward:
+            pass
+    missing = [n for names in recorder.names_by_point.values() for n in names if n not in recorder.acts]
+    if missing:
+        raise RuntimeError(f"Hooks {missing} never fired during the forward pass; this model does not use them.")
+    return recorder.acts
+
+
+def model_device(model: Any) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def capture(
+    model: Any,
+    data: Any,
+    hooks: Sequence[str],
+    positions: Any = None,
+    batch_size: int = 32,
+    out: str | Path | None = None,
+    dtype: torch.dtype | str = torch.float32,
+    include_bos: bool = True,
+    tokens_per_shard: int = 65536,
+    seq_len: int | None = None,
+    progress: bool = True,
+    max_batches: int | None = None,
+) -> ActivationStore | CaptureResult:
+    """Capture ``hooks`` on ``data`` (see the module docstring).
+
+    Returns an :class:`ActivationStore` when ``out`` is given (resuming an
+    interrupted capture there), else a :class:`CaptureResult` in memory.
+    ``max_batches`` stops after that many batches (the store stays resumable).
+    """
+    hooks = check_hook_names(model, hooks)
+    dname = dtype_name(dtype if dtype is not None else torch.float32)
+    store_dtype = DTYPES[dname]
+    if batch_size <= 0 or tokens_per_shard <= 0:
+        raise ValueError("batch_size and tokens_per_shard must be positive.")
+    inputs = as_inputs(model, data, seq_len)
+    if inputs.tokens.shape[0] == 0:
+        raise ValueError("Nothing to capture: the input has no sequences.")
+    keep = keep_mask(inputs, positions, include_bos)
+    per_seq = keep.sum(1)  # rows contributed by each sequence
+    cum = torch.cat([torch.zeros(1, dtype=torch.long), per_seq.cumsum(0)])
+    total_rows = int(cum[-1])
+    if total_rows == 0:
+        raise ValueError("No token positions selected: check `positions`, `include_bos` and the attention mask.")
+
+    device = model_device(model)
+    recorder = _Recorder(model, hooks)
+    probe = forward_capture(model, recorder, inputs.tokens[:1].to(device), inputs.attention_mask[:1].to(device))
+    row_shape = {}
+    for h in hooks:
+        t = probe[h].permute(0, 2, 1, 3) if h.endswith(PER_QUERY_HOOKS) and probe[h].dim() == 4 else probe[h]
+        _rows(h, probe[h], torch.ones(1, inputs.tokens.shape[1], dtype=torch.bool))  # shape check
+        row_shape[h] = list(t.shape[2:])
+    d = {h: int(np.prod(row_shape[h])) if row_shape[h] else 1 for h in hooks}
+
+    if out is None:
+        sink: Any = _MemorySink(hooks)
+    else:
+        spec = {
+            "model": getattr(model, "interp_spec", None) or getattr(model.cfg, "model_name", None),
+            "hooks": hooks, "dtype": dname, "positions": repr(positions), "include_bos": include_bos,
+            "batch_size": batch_size, "tokens_per_shard": tokens_per_shard, "inputs": inputs.digest(),
+            "n_seq": int(inputs.tokens.shape[0]), "seq_len": int(inputs.tokens.shape[1]),
+        }
+        sink = StoreWriter(Path(out), spec, hooks, d, row_shape, store_dtype, tokens_per_shard, total_rows)
+        tokens_file = Path(out) / TOKENS_FILE
+        if not tokens_file.exists():
+            tmp = tokens_file.with_name(TOKENS_FILE + ".tmp")
+            save_file({"tokens": inputs.tokens.contiguous(), "attention_mask": inputs.attention_mask.contiguous(),
+                       "doc_ids": inputs.doc_ids.contiguous(), "doc_offsets": inputs.doc_offsets.contiguous()},
+                      str(tmp), metadata={"n_prefix": str(inputs.n_prefix)})
+            tmp.replace(tokens_file)
+        if sink.complete:
+            return ActivationStore(out)
+
+    done = sink.rows_done
+    n_seq = inputs.tokens.shape[0]
+    first_seq = int(torch.searchsorted(cum, torch.tensor(done), right=True) - 1) if done else 0
+    first_batch = min(first_seq, n_seq - 1) // batch_size
+    skip = done - int(cum[first_batch * batch_size])  # rows of the first batch already on disk
+    batches = range(first_batch * batch_size, n_seq, batch_size)
+    bar = tqdm(total=total_rows, initial=done, unit="tok", desc="capture", disable=not progress, dynamic_ncols=True)
+    for bi, start in enumerate(batches):
+        if max_batches is not None and bi >= max_batches:
+            break
+        stop = min(start + batch_size, n_seq)
+        m = keep[start:stop]
+        if not bool(m.any()):
+            continue
+        acts = forward_capture(model, recorder, inputs.tokens[start:stop].to(device), inputs.attention_mask[start:stop].to(device))
+        rows = {h: _rows(h, acts[h], m).to("cpu", store_dtype) for h in hooks}
+        seq_id, seq_pos = m.nonzero(as_tuple=True)
+        meta = {"__seq_id": (seq_id + start).int(), "__seq_pos": seq_pos.int(),
+                "__token_id": inputs.tokens[start:stop][m].int()}
+        if skip:
+            rows = {h: r[skip:] for h, r in rows.items()}
+            meta = {k: v[skip:] for k, v in meta.items()}
+            skip = 0
+        sink.append(rows, meta)
+        bar.update(int(meta["__seq_id"].shape[0]))
+    else:
+        sink.close()
+    bar.close()
+    if out is None:
+        return CaptureResult(sink.result(), sink.meta(), row_shape, inputs)
+    return ActivationStore(out)
+
+
+class _MemorySink:
+    def __init__(self, hooks: list[str]) -> None:
+        self.hooks = hooks
+        self.parts: dict[str, list[torch.Tensor]] = {k: [] for k in [*hooks, "__seq_id", "__seq_pos", "__token_id"]}
+        self.rows_done = 0
+
+    def append(self, acts: dict[str, torch.Tensor], meta: dict[str, torch.Tensor]) -> None:
+        for k, v in {**acts, **meta}.items():
+            self.parts[k].append(v)
+
+    def close(self) -> None:
+        pass
+
+    def result(self) -> dict[str, torch.Tensor]:
+        return {h: torch.cat(self.parts[h]) for h in self.hooks}
+
+    def meta(self) -> dict[str, torch.Tensor]:
+        return {k.strip("_"): torch.cat(self.parts[k]).long() for k in ("__seq_id", "__seq_pos", "__token_id")}

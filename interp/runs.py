@@ -1,0 +1,223 @@
+"""The run registry: every analysis leaves a folder that the dashboard and notebooks can find.
+
+A run is ``<root>/<kind>/<timestamp>-<slug>/run.json`` plus its artifacts::
+
+    {"kind": "capture", "config": {...}, "model": "toy:toylm", "created": "2026-11-22T08:01:02.345Z",
+     "interp": "0.1.0", "git_sha": "abc123..." | null, "status": "running" | "complete" | "failed",
+     "error": null, "metrics": {...}, "artifacts": {"store": "activations"}}
+
+``artifacts`` maps a name to a path relative to the run folder. ``run.json`` is
+always written to a temporary name and renamed, so a reader never sees half a file.
+The root is ``./runs`` unless ``INTERP_RUNS`` or an explicit ``root`` says otherwise.
+
+Typical use::
+
+    with start_run("capture", config, model="toy:toylm") as run:
+        ...write files under run.path...
+        run.add_artifact("store", "activations")
+        run.metrics["tokens"] = n
+    # run.json now says "complete" (or "failed" with the error, if the block raised)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+RUN_FILE = "run.json"
+
+
+class RunError(ValueError):
+    """A run folder is missing, unreadable or not a run."""
+
+
+def runs_root(root: str | Path | None = None) -> Path:
+    """The runs folder: ``root``, else ``$INTERP_RUNS``, else ``./runs``."""
+    return Path(root or os.environ.get("INTERP_RUNS") or "runs").expanduser()
+
+
+@dataclass
+class Run:
+    path: Path
+    kind: str
+    config: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    created: str = ""
+    interp: str = ""
+    git_sha: str | None = None
+    status: str = "running"
+    error: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def artifact(self, name: str) -> Path:
+        """Absolute path of artifact ``name``; a clear error if the run has no such artifact."""
+        if name not in self.artifacts:
+            raise RunError(f"Run {self.path} has no artifact {name!r}; it has {sorted(self.artifacts) or 'none'}.")
+        return self.path / self.artifacts[name]
+
+    def add_artifact(self, name: str, relpath: str | Path) -> Path:
+        rel = Path(relpath)
+        if rel.is_absolute():
+            rel = rel.relative_to(self.path)
+        self.artifacts[name] = rel.as_posix()
+        return self.path / rel
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("path")
+        return d
+
+    def save(self) -> None:
+        """Write ``run.json`` atomically (temp file + rename)."""
+        tmp = self.path / (RUN_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, default=_json_default) + "\n")
+        os.replace(tmp, self.path / RUN_FILE)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.status = "complete"
+        else:
+            self.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.error = f"{type(exc).__name__}: {exc}"
+        self.save()
+
+
+def start_run(
+    kind: str,
+    config: dict[str, Any] | None = None,
+    model: str | None = None,
+    slug: str | None = None,
+    root: str | Path | None = None,
+) -> Run:
+    """Create ``<root>/<kind>/<timestamp>-<slug>/`` and write its ``run.json`` (status "running")."""
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", kind or ""):
+        raise RunError(f"Run kind {kind!r} must be letters, digits, '-' or '_' (e.g. 'capture', 'sae').")
+    now = datetime.now(timezone.utc)
+    slug = _slugify(slug or model or kind)
+    parent = runs_root(root) / kind
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        path = parent / (f"{stamp}-{slug}" if i == 0 else f"{stamp}-{slug}-{i}")
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise RunError(f"Could not create a new run folder under {parent}.")
+    from interp import __version__
+
+    run = Run(
+        path=path,
+        kind=kind,
+        config=dict(config or {}),
+        model=model,
+        created=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        interp=__version__,
+        git_sha=_git_sha(),
+    )
+    run.save()
+    return run
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder (or its ``run.json``); errors name the file and what is wrong."""
+    p = Path(path)
+    if p.name == RUN_FILE:
+        p = p.parent
+    f = p / RUN_FILE
+    if not f.is_file():
+        raise RunError(f"{f} does not exist: {p} is not a run folder.")
+    try:
+        obj = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{f} is not valid JSON ({exc}); the run is corrupt.") from exc
+    if not isinstance(obj, dict) or "kind" not in obj:
+        raise RunError(f"{f} has no 'kind' field; it is not an interp run.")
+    known = set(Run.__dataclass_fields__) - {"path"}
+    return Run(path=p, **{k: v for k, v in obj.items() if k in known})
+
+
+def list_runs(
+    root: str | Path | None = None, kind: str | None = None, model: str | None = None
+) -> list[Run]:
+    """All readable runs under the root, newest first, optionally filtered.
+
+    Unreadable run folders are skipped here; :func:`scan_runs` reports them too.
+    """
+    return scan_runs(root, kind, model)[0]
+
+
+def scan_runs(
+    root: str | Path | None = None, kind: str | None = None, model: str | None = None
+) -> tuple[list[Run], list[tuple[Path, str]]]:
+    """``(runs, problems)``: readable runs newest first, and ``(folder, error)`` for broken ones."""
+    base = runs_root(root)
+    runs: list[Run] = []
+    problems: list[tuple[Path, str]] = []
+    if not base.is_dir():
+        return runs, problems
+    for kind_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+        if kind is not None and kind_dir.name != kind:
+            continue
+        for run_dir in sorted(p for p in kind_dir.iterdir() if p.is_dir()):
+            try:
+                run = load_run(run_dir)
+            except RunError as exc:
+                problems.append((run_dir, str(exc)))
+                continue
+            if model is None or run.model == model:
+                runs.append(run)
+    runs.sort(key=lambda r: (r.created, r.path.name), reverse=True)
+    return runs, problems
+
+
+def iter_kinds(root: str | Path | None = None) -> Iterator[str]:
+    base = runs_root(root)
+    if base.is_dir():
+        yield from sorted(p.name for p in base.iterdir() if p.is_dir())
+
+
+def _slugify(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower()
+    return s[:48] or "run"
+
+
+def _git_sha() -> str | None:
+    """The commit of the interp source tree, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny in-memory models, the offline MiniLM, and an isolated runs folder."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import pytest
+import torch
+
+from interp.models import ToyConfig, boot_toy
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs(tmp_path, monkeypatch):
+    """Every test writes runs under its own temp folder, never ./runs."""
+    monkeypatch.setenv("INTERP_RUNS", str(tmp_path / "runs"))
+
+
+def tiny_config(**overrides) -> ToyConfig:
+    bc = dict(d_model=32, d_head=8, n_heads=4, n_layers=3, n_ctx=24, d_vocab=50,
+              normalization_type="LN", act_fn="gelu", d_mlp=64)
+    bc.update(overrides)
+    return ToyConfig(name="tiny", bridge_config=bc, task="test", seed=7)
+
+
+@pytest.fixture
+def tiny_model():
+    """A 3-layer causal model with MLPs, random weights, on CPU."""
+    model = boot_toy(tiny_config())
+    model.eval()
+    return model
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from interp.models import load_model
+
+    return load_model("minilm", device="cpu")

@@ -1,0 +1,161 @@
+"""ActivationStore: sharding, atomic resume, verification errors that name the file, shuffled batches."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from interp.hooks import ActivationStore, StoreError, capture
+
+HOOKS = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern"]
+
+
+def _tokens(n: int = 20, seq: int = 16) -> torch.Tensor:
+    return torch.randint(0, 50, (n, seq), generator=torch.Generator().manual_seed(3))
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+def test_store_matches_in_memory_capture(tiny_model, tmp_path):
+    tokens = _tokens()
+    mem = capture(tiny_model, tokens, HOOKS, batch_size=6, progress=False)
+    store = capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "s", tokens_per_shard=70, progress=False)
+    assert len(store) == 320 and [s.rows for s in store.shards] == [70, 70, 70, 70, 40]
+    for h in HOOKS:
+        assert torch.equal(store.rows(h), mem[h])
+    assert torch.equal(store.rows(HOOKS[0], 65, 150), mem[HOOKS[0]][65:150])
+    meta = store.meta()
+    assert torch.equal(meta["token_id"], tokens.reshape(-1))
+    assert torch.equal(store.corpus()["tokens"], tokens)
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["total_tokens"] == 320 and manifest["d"][HOOKS[1]] == 4 * 16
+    store.verify(checksums=True)
+
+
+def test_resume_after_partial_capture_is_byte_identical(tiny_model, tmp_path):
+    tokens = _tokens()
+    capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "full", tokens_per_shard=70, progress=False)
+    part = capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "part", tokens_per_shard=70,
+                   progress=False, max_batches=2)  # 192 rows: 2 shards committed, 52 rows lost
+    assert len(part.shards) == 2 and not part.manifest["complete"]
+    capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "part", tokens_per_shard=70, progress=False)
+    assert _files(tmp_path / "part") == _files(tmp_path / "full")
+
+
+def test_different_settings_refuse_to_overwrite(tiny_model, tmp_path):
+    tokens = _tokens()
+    capture(tiny_model, tokens, HOOKS, out=tmp_path / "s", progress=False)
+    with pytest.raises(StoreError, match="different settings"):
+        capture(tiny_model, tokens, HOOKS[:1], out=tmp_path / "s", progress=False)
+
+
+KILL_SCRIPT = """
+import sys, time, torch
+sys.path.insert(0, {tests!r})
+from conftest import tiny_config
+from interp.models import boot_toy
+from interp.hooks import capture
+model = boot_toy(tiny_config()).eval()
+tokens = torch.randint(0, 50, (40, 16), generator=torch.Generator().manual_seed(3))
+slow = [("blocks.0.hook_resid_pre", lambda t, hook: time.sleep({delay}))]  # test-only pacing
+with model.hooks(fwd_hooks=slow):
+    capture(model, tokens, {hooks!r}, batch_size=4, out={out!r}, tokens_per_shard=50, progress=False)
+"""
+
+
+def _run_capture_subprocess(out: Path, delay: float) -> subprocess.Popen:
+    code = KILL_SCRIPT.format(tests=str(Path(__file__).resolve().parents[1]), delay=delay, hooks=HOOKS, out=str(out))
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_killed_capture_resumes_byte_identical(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert _run_capture_subprocess(full, 0.0).wait(timeout=120) == 0
+    proc = _run_capture_subprocess(killed, 0.15)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until at least 3 shards are committed, then kill -9 mid-capture
+        m = killed / "manifest.json"
+        if m.exists() and len(json.loads(m.read_text())["shards"]) >= 3:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    manifest = json.loads((killed / "manifest.json").read_text())
+    assert not manifest["complete"] and 3 <= len(manifest["shards"]) < 13
+    assert _run_capture_subprocess(killed, 0.0).wait(timeout=120) == 0
+    leftovers = {p.name for p in killed.iterdir()} - {p.name for p in full.iterdir()}
+    assert not leftovers or all(n.endswith(".tmp") for n in leftovers)
+    for p in full.iterdir():
+        assert (killed / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+@pytest.fixture
+def small_store(tiny_model, tmp_path) -> Path:
+    capture(tiny_model, _tokens(), HOOKS, batch_size=8, out=tmp_path / "s", tokens_per_shard=64, progress=False)
+    return tmp_path / "s"
+
+
+def test_truncated_shard_is_named(small_store):
+    shard = small_store / "shard_00002.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(StoreError, match="shard_00002.safetensors"):
+        ActivationStore(small_store)
+
+
+def test_corrupted_bytes_fail_checksum_with_file_named(small_store):
+    shard = small_store / "shard_00001.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-7] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    ActivationStore(small_store)  # size check passes
+    with pytest.raises(StoreError, match="shard_00001.safetensors.*sha256"):
+        ActivationStore(small_store, verify="sha256")
+
+
+def test_mismatched_manifest_is_named(small_store):
+    m = json.loads((small_store / "manifest.json").read_text())
+    m["d"]["blocks.0.hook_resid_post"] = 31
+    (small_store / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(StoreError, match="shard_00000.safetensors.*blocks.0.hook_resid_post"):
+        ActivationStore(small_store)
+    (small_store / "manifest.json").write_text("{not json")
+    with pytest.raises(StoreError, match="manifest.json"):
+        ActivationStore(small_store)
+
+
+def test_missing_store_explains(tmp_path):
+    with pytest.raises(StoreError, match="not an activation store"):
+        ActivationStore(tmp_path)
+
+
+def test_shuffled_batches_cover_every_row_once(small_store):
+    store = ActivationStore(small_store)
+    seen = []
+    for batch in store.iter_batches(50, hooks=HOOKS[0], buffer_shards=2, seed=1, with_meta=True):
+        assert batch[HOOKS[0]].shape[1] == 32
+        seen.append(batch["seq_id"] * 100 + batch["seq_pos"])
+    seen = torch.cat(seen)
+    assert len(seen) == len(store) and len(set(seen.tolist())) == len(store)
+    assert not torch.equal(seen, torch.sort(seen).values)  # actually shuffled
+    ranks = [torch.cat([b["seq_id"] * 100 + b["seq_pos"] for b in store.iter_batches(32, rank=r, world_size=2, with_meta=True)])
+             for r in range(2)]
+    assert not set(ranks[0].tolist()) & set(ranks[1].tolist())
+    assert len(ranks[0]) + len(ranks[1]) == len(store)
+
+
+def test_half_precision_store(tiny_model, tmp_path):
+    tokens = _tokens(4)
+    mem = capture(tiny_model, tokens, HOOKS[:1], progress=False)
+    store = capture(tiny_model, tokens, HOOKS[:1], out=tmp_path / "bf", dtype="bfloat16", progress=False)
+    assert store.dtype == torch.bfloat16
+    assert torch.equal(store.rows(HOOKS[0]), mem[HOOKS[0]].to(torch.bfloat16))

@@ -1,0 +1,65 @@
+"""The interp command: help everywhere, capture writes a run with a store, errors are one clear line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from interp.cli import main
+from interp.hooks import ActivationStore
+from interp.runs import list_runs
+
+
+@pytest.mark.parametrize("command", [[], ["models"], ["train-toy"], ["capture"], ["runs"], ["demo"]])
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: interp" in capsys.readouterr().out
+
+
+def test_console_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "interp.cli", "models"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "minilm" in out.stdout
+
+
+def test_capture_writes_a_run_with_a_store(tmp_path, capsys):
+    argv = ["capture", "--model", "minilm", "--hooks", "blocks.1.hook_resid_post", "blocks.0.attn.hook_pattern",
+            "--max-seqs", "6", "--seq-len", "32", "--batch-size", "4", "--tokens-per-shard", "64",
+            "--runs", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    (run,) = list_runs(tmp_path / "runs", kind="capture")
+    assert run.status == "complete" and run.model == "minilm"
+    store = ActivationStore(run.artifact("store"))
+    assert len(store) == run.metrics["tokens"] > 100 and store.d["blocks.0.attn.hook_pattern"] == 12 * 32
+    assert main(["runs", "--runs", str(tmp_path / "runs")]) == 0
+    assert str(run.path) in capsys.readouterr().out
+
+    # an interrupted capture (last shard never committed) resumes to the same bytes
+    store_dir = run.artifact("store")
+    before = {p.name: p.read_bytes() for p in store_dir.iterdir()}
+    manifest = json.loads((store_dir / "manifest.json").read_text())
+    last = manifest["shards"].pop()
+    manifest["complete"] = False
+    manifest["total_tokens"] -= last["rows"]
+    (store_dir / "manifest.json").write_text(json.dumps(manifest))
+    (store_dir / last["file"]).unlink()
+    assert main(["capture", "--resume", str(run.path)]) == 0
+    assert {p.name: p.read_bytes() for p in store_dir.iterdir()} == before
+
+
+def test_bad_hook_is_one_clear_line(tmp_path, capsys):
+    code = main(["capture", "--model", "minilm", "--hooks", "blocks.1.hook_resid_pots", "--max-seqs", "2",
+                 "--runs", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: Unknown hook name") and "blocks.1.hook_resid_post" in err
+    (run,) = list_runs(tmp_path)
+    assert run.status == "failed" and "resid_pots" in run.error
+
+
+def test_unknown_model_lists_specs(capsys):
+    assert main(["capture", "--model", "toy:nope", "--hooks", "x"]) == 2
+    assert "Shipped toy models" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""The run registry: atomic run.json, statuses, listing, and clear errors for broken runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from interp.runs import RunError, list_runs, load_run, runs_root, scan_runs, start_run
+
+
+def test_create_list_load(tmp_path):
+    with start_run("capture", {"hooks": ["a"]}, model="toy:toylm", root=tmp_path) as run:
+        (run.path / "x.txt").write_text("hi")
+        run.add_artifact("x", "x.txt")
+        run.metrics["tokens"] = 5
+    assert run.path.parent == tmp_path / "capture"
+    loaded = load_run(run.path)
+    assert loaded.status == "complete" and loaded.metrics == {"tokens": 5}
+    assert loaded.artifact("x").read_text() == "hi"
+    assert loaded.model == "toy:toylm" and loaded.interp and loaded.created.endswith("Z")
+    with pytest.raises(RunError, match="no artifact 'y'"):
+        loaded.artifact("y")
+    import time
+
+    time.sleep(0.002)
+    start_run("sae", {}, model="minilm", root=tmp_path).save()
+    assert [r.kind for r in list_runs(tmp_path)] == ["sae", "capture"]  # newest first
+    assert [r.kind for r in list_runs(tmp_path, kind="capture")] == ["capture"]
+    assert [r.model for r in list_runs(tmp_path, model="minilm")] == ["minilm"]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_failed_run_records_error(tmp_path):
+    with pytest.raises(ZeroDivisionError):
+        with start_run("capture", {}, root=tmp_path) as run:
+            1 / 0
+    loaded = load_run(run.path)
+    assert loaded.status == "failed" and "ZeroDivisionError" in loaded.error
+
+
+def test_same_second_runs_get_distinct_folders(tmp_path):
+    paths = {start_run("x", {}, slug="same", root=tmp_path).path for _ in range(3)}
+    assert len(paths) == 3
+
+
+def test_broken_runs_are_reported_not_raised(tmp_path):
+    good = start_run("capture", {}, root=tmp_path)
+    bad = tmp_path / "capture" / "20260101-000000-bad"
+    bad.mkdir()
+    (bad / "run.json").write_text("{oops")
+    runs, problems = scan_runs(tmp_path)
+    assert [r.path for r in runs] == [good.path]
+    assert problems and problems[0][0] == bad and "not valid JSON" in problems[0][1]
+    with pytest.raises(RunError, match="run.json"):
+        load_run(bad)
+    with pytest.raises(RunError, match="not a run folder"):
+        load_run(tmp_path)
+
+
+def test_root_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERP_RUNS", str(tmp_path / "elsewhere"))
+    run = start_run("probe", {"a": 1})
+    assert runs_root() == tmp_path / "elsewhere" and run.path.is_relative_to(tmp_path / "elsewhere")
+    assert json.loads((run.path / "run.json").read_text())["config"] == {"a": 1}
+
+
+def test_bad_kind_rejected(tmp_path):
+    with pytest.raises(RunError, match="kind"):
+        start_run("../evil", {}, root=tmp_path)
