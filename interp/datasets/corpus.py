@@ -40,6 +40,7 @@ __all__ = [
     "TokenizedCorpus",
     "iter_batches",
     "load_texts",
+    "special_token_counts",
     "tokenize_corpus",
 ]
 
@@ -137,6 +138,7 @@ class TokenizedCorpus:
     doc_ids: torch.Tensor  # [n_seq] int64, index of the source document
     doc_offsets: torch.Tensor  # [n_seq] int64, offset of the first content token in its doc
     n_prefix: int  # special tokens before the content in every row (BOS / [CLS]), or 0
+    n_suffix: int = 0  # special tokens right after the content ([SEP]), or 0
 
     def __post_init__(self) -> None:
         n = self.tokens.shape[0]
@@ -166,14 +168,18 @@ class TokenizedCorpus:
             doc_ids=self.doc_ids[idx],
             doc_offsets=self.doc_offsets[idx],
             n_prefix=self.n_prefix,
+            n_suffix=self.n_suffix,
         )
 
     def save(self, path: str | Path) -> None:
-        """Write a safetensors file (the 4 tensors + ``n_prefix`` in the metadata)."""
+        """Write a safetensors file (the 4 tensors; ``n_prefix``/``n_suffix`` in the metadata)."""
         from safetensors.torch import save_file
 
         tensors = {k: getattr(self, k).contiguous() for k in _TENSOR_FIELDS}
-        save_file(tensors, str(path), metadata={"n_prefix": str(self.n_prefix)})
+        # One metadata key: safetensors writes several keys in hash order, which would make
+        # identical corpora differ byte for byte (and break resumable, byte-identical stores).
+        special = json.dumps({"n_prefix": self.n_prefix, "n_suffix": self.n_suffix}, sort_keys=True)
+        save_file(tensors, str(path), metadata={_META_KEY: special})
 
     @classmethod
     def load(cls, path: str | Path) -> TokenizedCorpus:
@@ -181,14 +187,21 @@ class TokenizedCorpus:
 
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            missing = [k for k in (*_TENSOR_FIELDS, "n_prefix") if k not in {*f.keys(), *meta}]
+            missing = [k for k in (*_TENSOR_FIELDS, _META_KEY) if k not in {*f.keys(), *meta}]
             if missing:
                 raise ValueError(f"{path} is not a saved TokenizedCorpus: missing {missing}")
             tensors: dict[str, Any] = {k: f.get_tensor(k) for k in _TENSOR_FIELDS}
-        return cls(**tensors, n_prefix=int(meta["n_prefix"]))
+        return cls(**tensors, **special_token_counts(meta))
 
 
 _TENSOR_FIELDS = ("tokens", "attention_mask", "doc_ids", "doc_offsets")
+_META_KEY = "tokenized_corpus"
+
+
+def special_token_counts(metadata: dict[str, str] | None) -> dict[str, int]:
+    """``{"n_prefix", "n_suffix"}`` from a saved corpus file's safetensors metadata."""
+    counts = json.loads((metadata or {}).get(_META_KEY, "{}"))
+    return {"n_prefix": int(counts.get("n_prefix", 0)), "n_suffix": int(counts.get("n_suffix", 0))}
 
 
 def _special_tokens(
@@ -274,6 +287,7 @@ def tokenize_corpus(
         doc_ids=torch.tensor(doc_ids, dtype=torch.long),
         doc_offsets=torch.tensor(offsets, dtype=torch.long),
         n_prefix=len(prefix),
+        n_suffix=len(suffix),
     )
 
 

@@ -3,7 +3,7 @@
 ``capture`` runs the model and collects rows; ``ActivationStore`` reads them back.
 """
 
-from interp.hooks.capture import CaptureResult, HookNameError, Inputs, capture, check_hook_names
+from interp.hooks.capture import CaptureResult, HookNameError, capture, check_hook_names
 from interp.hooks.store import ActivationStore, StoreError
 
-__all__ = ["ActivationStore", "CaptureResult", "HookNameError", "Inputs", "StoreError", "capture", "check_hook_names"]
+__all__ = ["ActivationStore", "CaptureResult", "HookNameError", "StoreError", "capture", "check_hook_names"]

@@ -28,9 +28,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from interp.datasets import TokenizedCorpus, load_texts, tokenize_corpus
 from interp.hooks.store import (
     DTYPES,
     TOKENS_FILE,
@@ -53,21 +53,13 @@ class _StopForward(Exception):
     """Raised from a hook once every requested activation has been seen."""
 
 
-@dataclass
-class Inputs:
-    """Token ids ready for capture: one row per sequence."""
-
-    tokens: torch.Tensor  # [n_seq, seq_len] int64
-    attention_mask: torch.Tensor  # [n_seq, seq_len] int64, 1 = real token
-    doc_ids: torch.Tensor  # [n_seq]
-    doc_offsets: torch.Tensor  # [n_seq]
-    n_prefix: int = 0  # special tokens at the start of each sequence (BOS / [CLS])
-
-    def digest(self) -> str:
-        h = hashlib.sha256()
-        for t in (self.tokens, self.attention_mask, self.doc_ids, self.doc_offsets):
-            h.update(t.to(torch.int64).contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+def corpus_digest(corpus: TokenizedCorpus) -> str:
+    """A short hash of the inputs, so a resumed capture can refuse different data."""
+    h = hashlib.sha256()
+    for t in (corpus.tokens, corpus.attention_mask, corpus.doc_ids, corpus.doc_offsets):
+        h.update(t.to(torch.int64).contiguous().numpy().tobytes())
+    h.update(f"{corpus.n_prefix},{corpus.n_suffix}".encode())
+    return h.hexdigest()[:16]
 
 
 @dataclass
@@ -77,7 +69,7 @@ class CaptureResult:
     acts: dict[str, torch.Tensor]
     meta: dict[str, torch.Tensor]
     row_shape: dict[str, list[int]] = field(default_factory=dict)
-    inputs: Inputs | None = None
+    inputs: TokenizedCorpus | None = None
 
     def __getitem__(self, hook: str) -> torch.Tensor:
         return self.acts[hook]
@@ -103,12 +95,10 @@ def check_hook_names(model: Any, hooks: Sequence[str]) -> list[str]:
     return out
 
 
-def as_inputs(model: Any, data: Any, seq_len: int | None = None, attention_mask: torch.Tensor | None = None) -> Inputs:
-    """Turn a TokenizedCorpus, a token tensor, texts or a corpus path into :class:`Inputs`."""
-    if isinstance(data, Inputs):
+def as_inputs(model: Any, data: Any, seq_len: int | None = None, attention_mask: torch.Tensor | None = None) -> TokenizedCorpus:
+    """Turn a TokenizedCorpus, a token tensor, texts or a corpus path into a :class:`TokenizedCorpus`."""
+    if isinstance(data, TokenizedCorpus):
         return data
-    if hasattr(data, "tokens") and hasattr(data, "doc_ids"):  # interp.datasets.TokenizedCorpus
-        return Inputs(data.tokens.long(), data.attention_mask.long(), data.doc_ids.long(), data.doc_offsets.long(), int(data.n_prefix))
     if isinstance(data, torch.Tensor):
         tokens = data.long()
         if tokens.dim() == 1:
@@ -117,8 +107,7 @@ def as_inputs(model: Any, data: Any, seq_len: int | None = None, attention_mask:
             raise ValueError(f"Token tensor must be [batch, pos], got shape {tuple(tokens.shape)}.")
         mask = torch.ones_like(tokens) if attention_mask is None else attention_mask.long()
         n = tokens.shape[0]
-        return Inputs(tokens, mask, torch.arange(n), torch.zeros(n, dtype=torch.long), 0)
-    from interp.datasets import load_texts, tokenize_corpus
+        return TokenizedCorpus(tokens, mask, torch.arange(n), torch.zeros(n, dtype=torch.long), n_prefix=0)
 
     if model.tokenizer is None:
         raise ValueError("This model has no tokenizer; pass token ids as a [batch, pos] tensor instead of text.")
@@ -135,7 +124,7 @@ def as_inputs(model: Any, data: Any, seq_len: int | None = None, attention_mask:
     return as_inputs(model, tokenize_corpus(model.tokenizer, texts, seq_len))
 
 
-def keep_mask(inputs: Inputs, positions: Any = None, include_bos: bool = True) -> torch.Tensor:
+def keep_mask(inputs: TokenizedCorpus, positions: Any = None, include_bos: bool = True) -> torch.Tensor:
     """Which token positions become rows: real tokens, optionally without the prefix, optionally only some positions."""
     real = inputs.attention_mask.bool()
     keep = real.clone()
@@ -274,16 +263,14 @@ def capture(
         spec = {
             "model": getattr(model, "interp_spec", None) or getattr(model.cfg, "model_name", None),
             "hooks": hooks, "dtype": dname, "positions": repr(positions), "include_bos": include_bos,
-            "batch_size": batch_size, "tokens_per_shard": tokens_per_shard, "inputs": inputs.digest(),
+            "batch_size": batch_size, "tokens_per_shard": tokens_per_shard, "inputs": corpus_digest(inputs),
             "n_seq": int(inputs.tokens.shape[0]), "seq_len": int(inputs.tokens.shape[1]),
         }
         sink = StoreWriter(Path(out), spec, hooks, d, row_shape, store_dtype, tokens_per_shard, total_rows)
         tokens_file = Path(out) / TOKENS_FILE
         if not tokens_file.exists():
             tmp = tokens_file.with_name(TOKENS_FILE + ".tmp")
-            save_file({"tokens": inputs.tokens.contiguous(), "attention_mask": inputs.attention_mask.contiguous(),
-                       "doc_ids": inputs.doc_ids.contiguous(), "doc_offsets": inputs.doc_offsets.contiguous()},
-                      str(tmp), metadata={"n_prefix": str(inputs.n_prefix)})
+            inputs.save(tmp)
             tmp.replace(tokens_file)
         if sink.complete:
             return ActivationStore(out)

@@ -130,6 +130,19 @@ def mmap_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def row_locations(seq_id: torch.Tensor, seq_pos: torch.Tensor, corpus: dict[str, torch.Tensor],
+                  n_prefix: int, n_suffix: int = 0) -> dict[str, torch.Tensor]:
+    """``doc_id`` and ``doc_pos`` of rows given by (sequence, position) in a tokenized corpus.
+
+    ``doc_pos`` is -1 for the special tokens around the content (BOS/[CLS] before, [SEP] after).
+    """
+    seq_id, seq_pos = seq_id.long(), seq_pos.long()
+    doc_pos = corpus["doc_offsets"].long()[seq_id] + seq_pos - n_prefix
+    real_len = corpus["attention_mask"].long()[seq_id].sum(1)
+    special = (seq_pos < n_prefix) | (seq_pos >= real_len - n_suffix)
+    return {"doc_id": corpus["doc_ids"].long()[seq_id], "doc_pos": torch.where(special, -1, doc_pos)}
+
+
 @dataclass
 class ShardInfo:
     file: str
@@ -339,9 +352,19 @@ class ActivationStore:
         return self._gather(hook, start, len(self) if stop is None else min(stop, len(self)))
 
     def meta(self, start: int = 0, stop: int | None = None) -> dict[str, torch.Tensor]:
-        """Per-row ``seq_id``, ``seq_pos``, ``token_id`` for rows ``start:stop``."""
+        """Where rows ``start:stop`` come from: ``seq_id``, ``seq_pos``, ``token_id``, ``doc_id``, ``doc_pos``.
+
+        ``doc_pos`` is the token's index among its document's content tokens, -1 for
+        special tokens (BOS, [CLS], [SEP]) that are not part of the document.
+        """
         stop = len(self) if stop is None else min(stop, len(self))
-        return {k.strip("_"): self._gather(k, start, stop).long() for k in META_KEYS}
+        out = {k.strip("_"): self._gather(k, start, stop).long() for k in META_KEYS}
+        from interp.datasets.corpus import special_token_counts
+
+        header, _ = read_safetensors_header(self.path / self.manifest.get("tokens_file", TOKENS_FILE))
+        out.update(row_locations(out["seq_id"], out["seq_pos"], self.corpus(),
+                                 **special_token_counts(header.get("__metadata__"))))
+        return out
 
     def _gather(self, key: str, start: int, stop: int) -> torch.Tensor:
         parts = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.hooks import HookNameError, Inputs, capture
+from interp.datasets import TokenizedCorpus
+from interp.hooks import HookNameError, capture
 from interp.hooks.capture import keep_mask
 
 HOOKS = [
@@ -59,7 +60,7 @@ def test_matches_run_with_cache_on_shipped_toys(spec):
 def test_minilm_padding_excluded_and_values_match(minilm):
     texts = ["The cat sat on the mat, and then it slept for a very long time.", "Short.", "A middling sentence here."]
     enc = minilm.tokenizer(texts, return_tensors="pt", padding=True)
-    inputs = Inputs(enc["input_ids"], enc["attention_mask"], torch.arange(3), torch.zeros(3, dtype=torch.long), 1)
+    inputs = TokenizedCorpus(enc["input_ids"], enc["attention_mask"], torch.arange(3), torch.zeros(3, dtype=torch.long), 1, 1)
     hooks = ["blocks.2.hook_resid_post", "blocks.1.attn.hook_pattern", "blocks.4.mlp.hook_pre"]
     result = capture(minilm, inputs, hooks, batch_size=2, progress=False)
     _, cache = minilm.run_with_cache(enc["input_ids"], attention_mask=enc["attention_mask"],
@@ -78,7 +79,7 @@ def test_bos_and_position_selection(tiny_model):
     tokens = torch.randint(0, 50, (4, 10))
     mask = torch.ones_like(tokens)
     mask[1, 6:] = 0
-    inputs = Inputs(tokens, mask, torch.arange(4), torch.zeros(4, dtype=torch.long), n_prefix=1)
+    inputs = TokenizedCorpus(tokens, mask, torch.arange(4), torch.zeros(4, dtype=torch.long), n_prefix=1)
     no_bos = capture(tiny_model, inputs, ["blocks.0.hook_resid_post"], include_bos=False, progress=False)
     assert int((no_bos.meta["seq_pos"] == 0).sum()) == 0
     assert len(no_bos.meta["seq_pos"]) == int(mask.sum()) - 4

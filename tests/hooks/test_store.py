@@ -159,3 +159,18 @@ def test_half_precision_store(tiny_model, tmp_path):
     store = capture(tiny_model, tokens, HOOKS[:1], out=tmp_path / "bf", dtype="bfloat16", progress=False)
     assert store.dtype == torch.bfloat16
     assert torch.equal(store.rows(HOOKS[0]), mem[HOOKS[0]].to(torch.bfloat16))
+
+
+def test_rows_are_located_in_their_documents(minilm, tmp_path):
+    from interp.datasets import tokenize_corpus
+
+    texts = ["Alpha beta gamma delta. " * 12, "One two three.", "Red green blue yellow. " * 9]
+    corpus = tokenize_corpus(minilm.tokenizer, texts, seq_len=24)
+    store = capture(minilm, corpus, ["blocks.0.hook_resid_post"], out=tmp_path / "s", tokens_per_shard=40, progress=False)
+    meta = store.meta()
+    doc_tokens = [minilm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    content = meta["doc_pos"] >= 0
+    assert int((~content).sum()) == 2 * len(corpus)  # one [CLS] and one [SEP] per sequence
+    for tok, doc, pos in zip(meta["token_id"][content], meta["doc_id"][content], meta["doc_pos"][content]):
+        assert doc_tokens[int(doc)][int(pos)] == int(tok)
+    assert sorted(set(meta["doc_pos"][content & (meta["doc_id"] == 1)].tolist())) == list(range(len(doc_tokens[1])))
