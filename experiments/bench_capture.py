@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -124,14 +123,31 @@ def rss_child(spec: str, seqs: int, seq_len: int, out: str, device: str) -> None
     """Subprocess body: one capture, then print peak RSS (MiB) as JSON."""
     from interp.hooks import capture
 
+    import threading
+
+    import psutil
+
     model, corpus = load(spec, seqs, seq_len, device)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    proc = psutil.Process()
+    before = proc.memory_info().rss / 2**20
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:  # ru_maxrss would report the model-loading high-water mark instead
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss / 2**20)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     layer = model.cfg.n_layers - 1
     store = capture(model, corpus, [f"blocks.{layer}.hook_resid_post", "blocks.0.hook_resid_post"],
                     batch_size=32, out=out, tokens_per_shard=8192, progress=False)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    done.set()
+    sampler.join()
     size = sum(p.stat().st_size for p in Path(out).iterdir()) / 2**20
-    print(json.dumps({"tokens": len(store), "peak_mib": peak, "before_capture_mib": before, "store_mib": size}))
+    print(json.dumps({"tokens": len(store), "peak_mib": peak[0], "before_capture_mib": before,
+                      "store_mib": size, "shard_mib": 8192 * sum(store.d.values()) * 4 / 2**20}))
 
 
 def bench_rss(spec: str, base_seqs: int, seq_len: int, device: str) -> list[dict]:
@@ -170,12 +186,13 @@ def main() -> None:
     for spec in args.models:
         for r in bench_model(spec, args.seqs, args.seq_len, args.batch_size, args.reps, args.device):
             print(f"| {r['model']} | {r['hooks']} | {r['method']} | {r['tok_s']:,.0f} | {r['ratio']:.2f}x | {r['ratio_cut']:.2f}x |", flush=True)
-    print("\n| model | corpus | tokens | peak RSS (MiB) | RSS after model+corpus load (MiB) | store on disk (MiB) |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("\n| model | corpus | tokens | RSS before capture (MiB) | peak RSS during capture (MiB) | growth (MiB) | one shard buffer (MiB) | store on disk (MiB) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for spec in args.models:
         for r in bench_rss(spec, args.rss_seqs, args.seq_len, args.device):
-            print(f"| {r['model']} | {r['corpus']} | {r['tokens']:,} | {r['peak_mib']:.0f} | "
-                  f"{r['before_capture_mib']:.0f} | {r['store_mib']:.0f} |", flush=True)
+            print(f"| {r['model']} | {r['corpus']} | {r['tokens']:,} | {r['before_capture_mib']:.0f} | "
+                  f"{r['peak_mib']:.0f} | {r['peak_mib'] - r['before_capture_mib']:.0f} | {r['shard_mib']:.0f} | "
+                  f"{r['store_mib']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

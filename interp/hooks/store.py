@@ -232,8 +232,7 @@ class StoreWriter:
         os.replace(tmp, final)
         self.shards.append(ShardInfo(name, self._fill, final.stat().st_size, sha256_file(final)))
         self._write_manifest()
-        self._buf = {}
-        self._fill = 0
+        self._fill = 0  # the buffer is reused for the next shard: no allocator churn
 
     def close(self) -> None:
         """Write the last partial shard and mark the store complete."""
