@@ -21,7 +21,6 @@ Typical use::
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -29,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+
+from interp.io import read_json, write_json_atomic
 
 RUN_FILE = "run.json"
 
@@ -80,9 +81,7 @@ class Run:
 
     def save(self) -> None:
         """Write ``run.json`` atomically (temp file + rename)."""
-        tmp = self.path / (RUN_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2, default=_json_default) + "\n")
-        os.replace(tmp, self.path / RUN_FILE)
+        write_json_atomic(self.path / RUN_FILE, self.to_json(), indent=2, default=_json_default)
 
     def __enter__(self) -> "Run":
         return self
@@ -141,12 +140,7 @@ def load_run(path: str | Path) -> Run:
     if p.name == RUN_FILE:
         p = p.parent
     f = p / RUN_FILE
-    if not f.is_file():
-        raise RunError(f"{f} does not exist: {p} is not a run folder.")
-    try:
-        obj = json.loads(f.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{f} is not valid JSON ({exc}); the run is corrupt.") from exc
+    obj = read_json(f, RunError, f"{p} is not a run folder.", "the run is corrupt.")
     if not isinstance(obj, dict) or "kind" not in obj:
         raise RunError(f"{f} has no 'kind' field; it is not an interp run.")
     known = set(Run.__dataclass_fields__) - {"path"}

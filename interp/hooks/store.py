@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
+from interp.io import read_json, write_atomic, write_json_atomic
 
 STORE_FORMAT = "interp-activation-store"
 STORE_VERSION = 1
@@ -78,12 +79,6 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def read_safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
@@ -226,10 +221,8 @@ class StoreWriter:
             return
         name = shard_name(len(self.shards))
         final = self.path / name
-        tmp = self.path / (name + ".tmp")
         tensors = {k: v[: self._fill].contiguous() for k, v in self._buf.items()}
-        save_file(tensors, str(tmp), metadata={"format": STORE_FORMAT})
-        os.replace(tmp, final)
+        write_atomic(final, lambda tmp: save_file(tensors, str(tmp), metadata={"format": STORE_FORMAT}))
         self.shards.append(ShardInfo(name, self._fill, final.stat().st_size, sha256_file(final)))
         self._write_manifest()
         self._fill = 0  # the buffer is reused for the next shard: no allocator churn
@@ -261,12 +254,8 @@ class StoreWriter:
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     f = Path(path) / MANIFEST
-    if not f.is_file():
-        raise StoreError(f"{f} does not exist: {path} is not an activation store (capture one with `interp capture`).")
-    try:
-        m = json.loads(f.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{f} is not valid JSON ({exc}); the store is corrupt. Delete {path} and recapture.") from exc
+    m = read_json(f, StoreError, f"{path} is not an activation store (capture one with `interp capture`).",
+                  f"the store is corrupt. Delete {path} and recapture.")
     if m.get("format") != STORE_FORMAT:
         raise StoreError(f"{f} is not an interp activation-store manifest (format={m.get('format')!r}).")
     if m.get("version", 0) > STORE_VERSION:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from interp.io import write_atomic, write_json_atomic
 
 TOY_FORMAT = "interp-toy"
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -148,10 +149,10 @@ def save_toy(model: Any, cfg: ToyConfig, out_dir: str | Path, training: dict[str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in native_state_dict(model).items()}
-    _atomic(out / "model.safetensors", lambda p: save_file(state, str(p), metadata={"format": TOY_FORMAT}))
-    _atomic(out / "config.json", lambda p: p.write_text(json.dumps(cfg.to_json(), indent=2) + "\n"))
+    write_atomic(out / "model.safetensors", lambda p: save_file(state, str(p), metadata={"format": TOY_FORMAT}))
+    write_json_atomic(out / "config.json", cfg.to_json(), indent=2)
     if training is not None:
-        _atomic(out / "training.json", lambda p: p.write_text(json.dumps(training, indent=1) + "\n"))
+        write_json_atomic(out / "training.json", training)
     return out
 
 
@@ -209,9 +210,3 @@ def load_native_state_dict(model: Any, state: dict[str, torch.Tensor]) -> None:
         if src.shape != target.shape:
             raise ValueError(f"tensor {key} has shape {tuple(src.shape)}, the model expects {tuple(target.shape)}")
         target.data.copy_(src.to(target.dtype))
-
-
-def _atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)

@@ -1,0 +1,36 @@
+"""Small file helpers every format shares: atomic writes and JSON reads with errors that name the file.
+
+Stores, runs and checkpoints all promise that a reader never sees half a file and
+that a broken file is reported by name with what to do about it; these two
+functions are where that promise is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` to a temporary sibling, then rename it over ``path`` (atomic on POSIX)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, obj: Any, indent: int = 1, default: Callable[[Any], Any] | None = None) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=indent, default=default) + "\n"))
+
+
+def read_json(path: Path, error: type[Exception], missing: str, corrupt: str) -> Any:
+    """Parse ``path``; raise ``error`` naming the file, with the ``missing``/``corrupt`` advice."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path} does not exist: {missing}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path} is not valid JSON ({exc}); {corrupt}") from exc
