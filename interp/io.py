@@ -18,7 +18,17 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # some writers (safetensors) create owner-only files
     os.replace(tmp, path)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def write_json_atomic(path: Path, obj: Any, indent: int = 1, default: Callable[[Any], Any] | None = None) -> None:

@@ -110,6 +110,8 @@ def build_tokenizer(ckpt_dir: Path, cfg: ToyConfig) -> Any:
         tokenizer_file=str(ckpt_dir / cfg.tokenizer),
         bos_token=cfg.bos_token,
         pad_token=cfg.pad_token,
+        name_or_path=str(ckpt_dir),  # TransformerLens's tokenizer setup reads this key
+        add_bos_token=cfg.bos_token is not None,  # else the bridge reloads it via AutoTokenizer
     )
 
 
