@@ -207,43 +207,6 @@ def forward_capture(model: Any, recorder: _Recorder, tokens: torch.Tensor, mask:
     return recorder.acts
 
 
-class _Glibc:
-    """Keeps a long capture's memory flat on glibc (a no-op on macOS, musl or Windows).
-
-    glibc serves the forward pass's large, short-lived activations from its heap and
-    keeps the freed blocks, and its mmap threshold creeps upward as big blocks are
-    freed, so RSS wanders hundreds of MiB and its peak grows with the corpus. Pinning
-    the threshold (``mallopt(M_MMAP_THRESHOLD, 4 MiB)``, process-wide, once) makes
-    large blocks go straight back to the OS, and ``malloc_trim`` after each batch
-    returns the rest. Measured by experiments/bench_capture.py: peak RSS is then the
-    same at 1x, 4x and 16x corpus size.
-    """
-
-    M_MMAP_THRESHOLD = -3
-
-    def __init__(self) -> None:
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL("libc.so.6")
-            self.trim, self.mallopt = libc.malloc_trim, libc.mallopt
-        except (OSError, AttributeError):
-            self.trim = self.mallopt = None
-        self.pinned = False
-
-    def pin_mmap_threshold(self) -> None:
-        if self.mallopt is not None and not self.pinned:
-            self.mallopt(self.M_MMAP_THRESHOLD, 4 << 20)
-            self.pinned = True
-
-    def release_freed_memory(self) -> None:
-        if self.trim is not None:
-            self.trim(0)
-
-
-_GLIBC = _Glibc()
-
-
 def model_device(model: Any) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
@@ -284,7 +247,6 @@ def capture(
     if total_rows == 0:
         raise ValueError("No token positions selected: check `positions`, `include_bos` and the attention mask.")
 
-    _GLIBC.pin_mmap_threshold()
     device = model_device(model)
     recorder = _Recorder(model, hooks)
     probe = forward_capture(model, recorder, inputs.tokens[:1].to(device), inputs.attention_mask[:1].to(device))
@@ -338,8 +300,6 @@ def capture(
             skip = 0
         sink.append(rows, meta)
         bar.update(int(meta["__seq_id"].shape[0]))
-        del acts, rows
-        _GLIBC.release_freed_memory()
     else:
         sink.close()
     bar.close()
