@@ -37,33 +37,35 @@ def _capture_run(spec: str, hooks: list[str], max_seqs: int, runs_root: Any, dev
 
 
 def _heads_run(runs_root: Any, device: str | None) -> Run:
+    import json
+
     import torch
 
     from interp.circuits import induction_score, previous_token_score
-    from interp.datasets.synthetic import induction_batch
+    from interp.datasets.synthetic import half_losses, induction_eval_batch
     from interp.models import load_model
 
     model = load_model("toy:induction", device=device)
-    cfg = model.toy_config.extra
-    seg = int(cfg.get("segment_len", (model.cfg.n_ctx - 1) // 2))
+    seg = int(model.toy_config.extra["eval_segment"])
     gen = torch.Generator().manual_seed(1234)
-    tokens = induction_batch(64, seg, model.cfg.d_vocab, gen).to(next(model.parameters()).device)
+    tokens, first, second = induction_eval_batch(64, seg, model.cfg.d_vocab, gen)
+    tokens = tokens.to(next(model.parameters()).device)
     with start_run("heads", {"model": "toy:induction", "segment_len": seg, "n_seq": 64},
                    model="toy:induction", slug="induction-heads", root=runs_root) as run:
-        prev = previous_token_score(model, tokens)
+        prev = previous_token_score(model, tokens)  # [layer, head]
         ind = induction_score(model, tokens, seg)
-        out = run.path / "scores.json"
-        import json
-
-        out.write_text(json.dumps({"previous_token": prev.tolist(), "induction": ind.tolist()}))
+        with torch.no_grad():
+            first_loss, repeat_loss = half_losses(model(tokens), tokens, first, second)
+        (run.path / "scores.json").write_text(json.dumps({"previous_token": prev.tolist(), "induction": ind.tolist()}))
         run.add_artifact("scores", "scores.json")
-        l0 = int(prev[0].argmax())
-        l1 = int(ind[1].argmax())
+        l0, l1 = int(prev[0].argmax()), int(ind[1].argmax())
         run.metrics.update({"prev_token_head": f"L0H{l0}", "prev_token_score": round(float(prev[0, l0]), 3),
-                            "induction_head": f"L1H{l1}", "induction_score": round(float(ind[1, l1]), 3)})
+                            "induction_head": f"L1H{l1}", "induction_score": round(float(ind[1, l1]), 3),
+                            "first_half_loss": round(first_loss, 3), "repeat_loss": round(repeat_loss, 3)})
     m = run.metrics
     print(f"  toy:induction: previous-token head {m['prev_token_head']} ({m['prev_token_score']}), "
-          f"induction head {m['induction_head']} ({m['induction_score']}) -> {run.path}")
+          f"induction head {m['induction_head']} ({m['induction_score']}), loss {m['first_half_loss']} on the "
+          f"random half vs {m['repeat_loss']} on the repeat -> {run.path}")
     return run
 
 
