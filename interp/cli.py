@@ -126,6 +126,7 @@ def cmd_train_toy(args: argparse.Namespace) -> int:
         if training.is_file():
             run.metrics.update(json.loads(training.read_text()).get("final", {}))
         run.config["checkpoint"] = str(Path(out).resolve())
+        run.add_artifact("checkpoint", os.path.relpath(Path(out).resolve(), run.path.resolve()))
     print(f"saved {out}\nrun: {run.path}")
     return 0
 

@@ -63,3 +63,16 @@ def test_bad_hook_is_one_clear_line(tmp_path, capsys):
 def test_unknown_model_lists_specs(capsys):
     assert main(["capture", "--model", "toy:nope", "--hooks", "x"]) == 2
     assert "Shipped toy models" in capsys.readouterr().err
+
+
+def test_train_toy_writes_a_run_and_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "ind"
+    assert main(["train-toy", "induction", "--steps", "5", "--out", str(out), "--runs", str(tmp_path / "runs")]) == 0
+    (run,) = list_runs(tmp_path / "runs", kind="train-toy")
+    assert run.status == "complete" and run.config["steps"] == 5 and run.config["checkpoint"] == str(out.resolve())
+    assert {"prev_token_score", "induction_score", "loss_ratio"} <= set(run.metrics)  # the recipe's final metrics
+    assert run.artifact("checkpoint").resolve() == out.resolve()
+    from interp.models import load_model
+
+    model = load_model(str(out), device="cpu")
+    assert model.cfg.n_layers == 2 and (out / "training.json").is_file()
