@@ -1,0 +1,115 @@
+"""Head scores: how much each attention head behaves like a previous-token or induction head.
+
+Induction heads (Olsson et al. 2022, "In-context learning and induction heads",
+https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/) are
+the two-head circuit behind in-context copying: a *previous-token head* in an early
+layer writes "the token before me was A" into each position, and an *induction
+head* in a later layer uses it (K-composition) so that, at a second occurrence of
+A, it attends to the token that followed the first A and copies it.
+
+Both are read straight off the attention patterns (``blocks.{l}.attn.hook_pattern``,
+shape ``[batch, head, query_pos, key_pos]``) on sequences whose answer is known:
+
+* previous-token score: mean attention from each query ``i >= 1`` to key ``i - 1``
+  (ARENA's ``attention_pattern.diagonal(-1).mean()``);
+* induction score, on a random segment of length ``n`` followed by its exact repeat:
+  mean attention from each query in the repeat to key ``query - n + 1``, the token
+  after the query token's first occurrence (ARENA's ``diagonal(-n + 1)``, restricted
+  to the repeat's queries, the only ones with a defined target).
+
+TransformerLens's ``head_detector`` ("mul" measure) uses the same target positions
+but divides by *all* rows, so on a repeated sequence its induction score is about
+half of ours; ours reads 1.0 for a perfect induction head.
+
+The pure functions :func:`previous_token_score_from_pattern` and
+:func:`induction_score_from_pattern` take a pattern tensor, so they can be checked on
+hand-built patterns and reused on a cache you already have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def previous_token_score_from_pattern(pattern: torch.Tensor) -> torch.Tensor:
+    """Mean attention from each query ``i >= 1`` to key ``i - 1``, per head.
+
+    pattern: [batch, head, query_pos, key_pos] (rows sum to 1). Query 0 has no
+    previous token and is left out. Returns: [head], 1.0 for a pure previous-token head.
+    """
+    _check_pattern(pattern)
+    if pattern.shape[-1] < 2:
+        raise ValueError("A previous-token score needs at least 2 positions.")
+    sub_diagonal = pattern.diagonal(offset=-1, dim1=-2, dim2=-1)  # [batch, head, pos-1]: (i, i-1)
+    return sub_diagonal.float().mean(dim=(0, -1))
+
+
+def induction_score_from_pattern(pattern: torch.Tensor, segment_len: int) -> torch.Tensor:
+    """Mean attention from each query in the repeat to the token after its first occurrence, per head.
+
+    pattern: [batch, head, query_pos, key_pos] for sequences ending in
+    ``r_1..r_n r_1..r_n`` (n = ``segment_len``; any prefix such as a BOS is allowed).
+    The repeat is the last ``n`` positions; query ``q`` there holds ``r_j`` whose first
+    occurrence is at ``q - n``, so the induction target is key ``q - n + 1``.
+    Returns: [head], 1.0 for a perfect induction head.
+    """
+    _check_pattern(pattern)
+    pos = pattern.shape[-1]
+    if segment_len < 1 or 2 * segment_len > pos:
+        raise ValueError(f"segment_len={segment_len} does not fit twice in {pos} positions.")
+    # Offset -(n - 1) holds the pairs (k + n - 1, k); its last n entries are the repeat's queries.
+    shifted = pattern.diagonal(offset=-(segment_len - 1), dim1=-2, dim2=-1)  # [batch, head, pos-n+1]
+    return shifted[..., -segment_len:].float().mean(dim=(0, -1))
+
+
+def attention_patterns(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """Every layer's attention pattern in one forward pass.
+
+    tokens: [batch, pos]. Caches only ``hook_pattern`` (names filter) so nothing else
+    is kept in memory. Returns: [n_layers, batch, head, query_pos, key_pos].
+    """
+    tokens = tokens.to(_model_device(model))
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("attn.hook_pattern"))
+    return torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"] for layer in range(model.cfg.n_layers)])
+
+
+def previous_token_score(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """Previous-token score of every head of ``model`` on ``tokens`` (Olsson et al. 2022).
+
+    tokens: [batch, pos], any text; random tokens avoid crediting heads that attend
+    by content. Returns: [n_layers, n_heads] in [0, 1]; see
+    :func:`previous_token_score_from_pattern`.
+    """
+    patterns = attention_patterns(model, tokens)  # [layer, batch, head, q, k]
+    return torch.stack([previous_token_score_from_pattern(p) for p in patterns]).cpu()
+
+
+def induction_score(model: Any, tokens: torch.Tensor, segment_len: int) -> torch.Tensor:
+    """Induction score of every head of ``model`` on repeated sequences (Olsson et al. 2022).
+
+    tokens: [batch, pos] ending in a random segment of length ``segment_len`` and its
+    exact repeat, e.g. from :func:`interp.datasets.synthetic.induction_batch`.
+    Returns: [n_layers, n_heads] in [0, 1]; see :func:`induction_score_from_pattern`.
+    """
+    patterns = attention_patterns(model, tokens)  # [layer, batch, head, q, k]
+    return torch.stack([induction_score_from_pattern(p, segment_len) for p in patterns]).cpu()
+
+
+def _check_pattern(pattern: torch.Tensor) -> None:
+    """Fail early with the expected layout instead of averaging the wrong axes."""
+    if pattern.dim() != 4 or pattern.shape[-1] != pattern.shape[-2]:
+        raise ValueError(
+            f"Expected an attention pattern [batch, head, query_pos, key_pos] with query_pos == key_pos, "
+            f"got shape {tuple(pattern.shape)}."
+        )
+
+
+def _model_device(model: Any) -> torch.device:
+    """Where the tokens must go: the device of the model's first parameter (CPU if none)."""
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
