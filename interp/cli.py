@@ -8,6 +8,10 @@
 
 Commands that compute something (train-toy, capture, demo) record a run under
 ``--runs`` (default ``$INTERP_RUNS`` or ``./runs``); the listing commands only read.
+
+Analysis packages add their own subcommands: a module listed in ``COMMAND_MODULES``
+defines ``register(sub)`` that adds parsers to the subparsers object (each parser
+sets ``func``), so this file never grows with every analysis.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def _add_runs_arg(p: argparse.ArgumentParser) -> None:
+# Modules whose ``register(subparsers)`` adds more commands (``interp sae ...`` and so on).
+COMMAND_MODULES: list[str] = []
+
+
+def add_runs_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", default=None, help="runs folder (default: $INTERP_RUNS or ./runs)")
 
 
@@ -37,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="checkpoint folder (default: data/toy/NAME, replacing the shipped one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="override the recipe's number of steps")
-    _add_runs_arg(p)
+    add_runs_arg(p)
     p.set_defaults(func=cmd_train_toy)
 
     p = sub.add_parser("capture", help="capture activations to an ActivationStore")
@@ -54,21 +62,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.add_argument("--out", help="store folder (default: inside the run folder)")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted capture run (its folder)")
-    _add_runs_arg(p)
+    add_runs_arg(p)
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("runs", help="list runs, or show one")
     p.add_argument("--kind")
     p.add_argument("--model")
     p.add_argument("--show", metavar="RUN", help="print one run's run.json")
-    _add_runs_arg(p)
+    add_runs_arg(p)
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("demo", help="the tour: capture activations from the shipped models and write runs")
     p.add_argument("--max-seqs", type=int, default=256, help="sequences per model (default 256)")
     p.add_argument("--device", default=None)
-    _add_runs_arg(p)
+    add_runs_arg(p)
     p.set_defaults(func=cmd_demo)
+
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

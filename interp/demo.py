@@ -8,11 +8,18 @@ tool (SAE training, probes, the dashboard) can pick up:
 2. capture MiniLM's middle-layer residual stream and attention patterns;
 3. check the known answer on the induction model: its previous-token and
    induction heads, recorded as a ``heads`` run.
+
+Later analyses add steps: ``DEMO_STEPS`` is an ordered list of
+``"module:function"`` names; each function takes a :class:`DemoContext` and
+returns the runs it wrote (a step can read earlier steps' runs from
+``ctx.runs``, e.g. the SAE step trains on the toy LM capture).
 """
 
 from __future__ import annotations
 
+import importlib
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +76,49 @@ def _heads_run(runs_root: Any, device: str | None) -> Run:
     return run
 
 
+@dataclass
+class DemoContext:
+    """What every demo step gets: where runs go, the device, the corpus size, and the runs so far."""
+
+    runs_root: str | Path | None
+    device: str | None
+    max_seqs: int
+    runs: list[Run] = field(default_factory=list)
+
+    def find(self, kind: str, model: str | None = None) -> Run:
+        """The latest run of this kind (and model) written by an earlier step."""
+        for run in reversed(self.runs):
+            if run.kind == kind and (model is None or run.model == model):
+                return run
+        raise LookupError(f"No earlier demo step wrote a {kind!r} run for {model or 'any model'}.")
+
+
+def capture_step(ctx: DemoContext) -> list[Run]:
+    return [_capture_run("toy:toylm", TOYLM_HOOKS, ctx.max_seqs, ctx.runs_root, ctx.device),
+            _capture_run("minilm", MINILM_HOOKS, ctx.max_seqs, ctx.runs_root, ctx.device)]
+
+
+def heads_step(ctx: DemoContext) -> list[Run]:
+    return [_heads_run(ctx.runs_root, ctx.device)]
+
+
+DEMO_STEPS: list[str] = ["interp.demo:capture_step", "interp.demo:heads_step"]
+
+
+def _step(name: str) -> Any:
+    module, func = name.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
 def run_demo(max_seqs: int = 256, runs_root: str | Path | None = None, device: str | None = None) -> list[Run]:
     from interp.runs import runs_root as resolve_root
 
     t0 = time.perf_counter()
     print("interp demo: capturing activations from the shipped models on the shipped corpus")
-    runs = [
-        _capture_run("toy:toylm", TOYLM_HOOKS, max_seqs, runs_root, device),
-        _capture_run("minilm", MINILM_HOOKS, max_seqs, runs_root, device),
-        _heads_run(runs_root, device),
-    ]
+    ctx = DemoContext(runs_root, device, max_seqs)
+    for name in DEMO_STEPS:
+        ctx.runs.extend(_step(name)(ctx))
+    runs = ctx.runs
     print(f"done in {time.perf_counter() - t0:.0f} s; {len(runs)} runs in {resolve_root(runs_root).resolve()}")
     print("next: `interp runs` lists them; in Python, `interp.runs.list_runs()` and "
           "`interp.hooks.ActivationStore(run.artifact('store'))` read them back.")
