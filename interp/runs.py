@@ -67,6 +67,24 @@ class Run:
             raise RunError(f"Run {self.path} has no artifact {name!r}; it has {sorted(self.artifacts) or 'none'}.")
         return self.path / self.artifacts[name]
 
+    def read_json(self, name: str) -> Any:
+        """Parse a JSON artifact (docs/runs.md lists each kind's); errors name the file."""
+        return read_json(self.artifact(name), RunError, f"run {self.path} lost its {name!r} artifact.",
+                         "the artifact is corrupt; re-run the analysis.")
+
+    def read_tensors(self, name: str) -> dict[str, Any]:
+        """Load a safetensors artifact as ``{tensor name: torch.Tensor}``; errors name the file."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = self.artifact(name)
+        if not path.is_file():
+            raise RunError(f"{path} does not exist: run {self.path} lost its {name!r} artifact.")
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise RunError(f"{path} is not a readable safetensors file ({exc}); re-run the analysis.") from exc
+
     def add_artifact(self, name: str, relpath: str | Path) -> Path:
         rel = Path(relpath)
         if rel.is_absolute():
