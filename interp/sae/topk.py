@@ -66,6 +66,6 @@ class TopKSAE(SAE):
             loss=mse + self.cfg.aux_coeff * aux,
             parts={"mse": mse, "aux": aux},
             x_hat=x_hat,
-            fired=torch.bincount(idx[active], minlength=self.d_sae),
+            fired=torch.zeros(self.d_sae, dtype=torch.long, device=x.device).index_add_(0, idx.reshape(-1), active.reshape(-1).long()),
             l0=active.sum(-1).float().mean(),
         )

@@ -102,9 +102,11 @@ class _LossModule(nn.Module):
 
     def forward(self, x: torch.Tensor, sparsity_scale: float, dead: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.sae.loss(x, sparsity_scale, dead)
-        with torch.no_grad():
-            sse = (out.x_hat.float() - x.float()).pow(2).sum()
-            sst = (x.float() - x.float().mean(0)).pow(2).sum()
+        with torch.no_grad():  # for the logged FVU: squared error and variance around the batch mean
+            n = x.shape[0]
+            sse = out.parts["mse"].detach().float() * n
+            xf = x.float().reshape(-1)
+            sst = torch.dot(xf, xf) - n * x.float().mean(0).pow(2).sum()
         self.part_names = list(out.parts)
         parts = torch.stack([p.detach().float() for p in out.parts.values()])
         return {"loss": out.loss, "fired": out.fired, "l0": out.l0.detach(), "sse": sse, "sst": sst, "parts": parts}
@@ -136,7 +138,7 @@ class SAETrainer:
         if info.active:
             self.module = nn.parallel.DistributedDataParallel(self.module, device_ids=[info.device.index] if info.device.type == "cuda" else None)
         self.lr = cfg.lr or 2e-4 / math.sqrt(sae_cfg.d_sae / 16384)
-        self.opt = torch.optim.Adam(self.sae.parameters(), lr=self.lr, betas=cfg.betas, eps=cfg.adam_eps)
+        self.opt = torch.optim.Adam(self.sae.parameters(), lr=self.lr, betas=cfg.betas, eps=cfg.adam_eps, fused=True)
         self.since_fired = torch.zeros(sae_cfg.d_sae, dtype=torch.long, device=info.device)  # [d_sae] tokens
         use_amp = cfg.autocast if cfg.autocast is not None else info.device.type == "cuda"
         self.amp = (lambda: torch.autocast(info.device.type, dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
@@ -168,7 +170,7 @@ class SAETrainer:
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         self.sae.after_optimizer_step()
-        if not all(bool(p.isfinite().all()) for p in self.sae.parameters()):
+        if not bool(torch.stack([p.detach().sum() for p in self.sae.parameters()]).isfinite().all()):  # NaN/inf propagate into sums
             raise TrainingDiverged("a weight became non-finite after the optimiser step")
         fired = all_reduce_sum(out["fired"].long(), self.info)
         self.since_fired += global_batch
