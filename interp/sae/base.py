@@ -127,6 +127,23 @@ class SAE(nn.Module):
         if self.unit_norm_decoder:
             self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
 
+    @staticmethod
+    def finish(x: torch.Tensor, x_hat: torch.Tensor, active: torch.Tensor | None,
+               terms: dict[str, tuple[float, torch.Tensor]], fired: torch.Tensor | None = None,
+               l0: torch.Tensor | None = None) -> SAEOutput:
+        """The :class:`SAEOutput` for a reconstruction and weighted extra terms ``{name: (coeff, value)}``.
+
+        ``active`` [n, d_sae] bool gives ``fired`` and ``l0``; sparse paths pass those directly.
+        """
+        mse = sq_err(x, x_hat)
+        loss = mse
+        for coeff, value in terms.values():
+            loss = loss + coeff * value
+        if active is not None:
+            fired, l0 = active.sum(0), active.sum(-1).float().mean()
+        return SAEOutput(loss=loss, parts={"mse": mse, **{k: v for k, (_, v) in terms.items()}},
+                         x_hat=x_hat, fired=fired, l0=l0)
+
     def loss(self, x: torch.Tensor, sparsity_scale: float = 1.0, dead: torch.Tensor | None = None) -> SAEOutput:
         """Training loss on *scaled* inputs ``x`` [n, d_in].
 

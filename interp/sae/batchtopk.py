@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from interp.sae.base import SAEOutput, register, sq_err
+from interp.sae.base import SAEOutput, register
 from interp.sae.topk import TopKSAE
 
 
@@ -54,13 +54,4 @@ class BatchTopKSAE(TopKSAE):
         if self.training:
             self._update_threshold(z)
         x_hat = z @ self.W_dec + self.b_dec
-        mse = sq_err(x, x_hat)
-        aux = self.aux_loss(x, x_hat, dead)
-        active = z > 0
-        return SAEOutput(
-            loss=mse + self.cfg.aux_coeff * aux,
-            parts={"mse": mse, "aux": aux},
-            x_hat=x_hat,
-            fired=active.sum(0),
-            l0=active.sum(-1).float().mean(),
-        )
+        return self.finish(x, x_hat, z > 0, {"aux": (self.cfg.aux_coeff, self.aux_loss(x, x_hat, dead))})

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from interp.sae.base import SAE, SAEConfig, SAEOutput, register, sq_err
+from interp.sae.base import SAE, SAEConfig, SAEOutput, register
 
 
 def _kernel(pre: torch.Tensor, threshold: torch.Tensor, bandwidth: float) -> torch.Tensor:
@@ -79,13 +79,5 @@ class JumpReLUSAE(SAE):
         eps = self.cfg.jumprelu_bandwidth
         z = JumpReLUFn.apply(pre, self.threshold, eps)
         x_hat = z @ self.W_dec + self.b_dec
-        mse = sq_err(x, x_hat)
         l0 = StepFn.apply(pre, self.threshold, eps).sum(-1).mean()
-        active = z > 0
-        return SAEOutput(
-            loss=mse + self.cfg.l0_coeff * sparsity_scale * l0,
-            parts={"mse": mse, "l0": l0},
-            x_hat=x_hat,
-            fired=active.sum(0),
-            l0=l0.detach(),
-        )
+        return self.finish(x, x_hat, z > 0, {"l0": (self.cfg.l0_coeff * sparsity_scale, l0)})

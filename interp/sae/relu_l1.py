@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from interp.sae.base import SAE, SAEOutput, register, sq_err
+from interp.sae.base import SAE, SAEOutput, register
 
 
 @register("relu_l1")
@@ -34,13 +34,5 @@ class ReluL1SAE(SAE):
     def loss(self, x: torch.Tensor, sparsity_scale: float = 1.0, dead: torch.Tensor | None = None) -> SAEOutput:
         z = self.encode_scaled(x)  # [n, d_sae]
         x_hat = z @ self.W_dec + self.b_dec  # [n, d_in]
-        mse = sq_err(x, x_hat)
         l1 = (z.float() * self.W_dec.norm(dim=-1)).sum(-1).mean()
-        active = z > 0
-        return SAEOutput(
-            loss=mse + self.cfg.l1_coeff * sparsity_scale * l1,
-            parts={"mse": mse, "l1": l1},
-            x_hat=x_hat,
-            fired=active.sum(0),
-            l0=active.sum(-1).float().mean(),
-        )
+        return self.finish(x, x_hat, z > 0, {"l1": (self.cfg.l1_coeff * sparsity_scale, l1)})

@@ -53,9 +53,11 @@ class SyntheticData:
         if not 0 <= cfg.correlation < 1:
             raise ValueError(f"correlation must be in [0, 1), got {cfg.correlation}.")
         self.cfg = cfg
-        gen = torch.Generator().manual_seed(cfg.seed)
-        f = torch.randn(cfg.n_features, cfg.d, generator=gen)
+        # Directions come from numpy's PCG64, not torch's generator: an SAE initialised with
+        # torch.randn under the same seed and shape must not start *at* the answer.
+        f = torch.from_numpy(np.random.default_rng(cfg.seed).standard_normal((cfg.n_features, cfg.d))).float()
         self.features = f / f.norm(dim=-1, keepdim=True)  # [n_features, d]
+        gen = torch.Generator().manual_seed(cfg.seed)
         w = (torch.arange(cfg.n_features, dtype=torch.float64) + 1) ** -cfg.zipf_exponent
         p = cfg.l0 * w / w.sum()
         for _ in range(50):  # cap at 1 and give the excess to the others

@@ -59,13 +59,7 @@ class TopKSAE(SAE):
 
     def loss(self, x: torch.Tensor, sparsity_scale: float = 1.0, dead: torch.Tensor | None = None) -> SAEOutput:
         x_hat, vals, idx = self._forward_sparse(x)
-        mse = sq_err(x, x_hat)
-        aux = self.aux_loss(x, x_hat, dead)
         active = vals > 0
-        return SAEOutput(
-            loss=mse + self.cfg.aux_coeff * aux,
-            parts={"mse": mse, "aux": aux},
-            x_hat=x_hat,
-            fired=torch.zeros(self.d_sae, dtype=torch.long, device=x.device).index_add_(0, idx.reshape(-1), active.reshape(-1).long()),
-            l0=active.sum(-1).float().mean(),
-        )
+        fired = torch.zeros(self.d_sae, dtype=torch.long, device=x.device).index_add_(0, idx.reshape(-1), active.reshape(-1).long())
+        return self.finish(x, x_hat, None, {"aux": (self.cfg.aux_coeff, self.aux_loss(x, x_hat, dead))},
+                           fired=fired, l0=active.sum(-1).float().mean())

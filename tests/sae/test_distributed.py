@@ -13,6 +13,8 @@ from safetensors.torch import load_file
 
 from interp.sae import SAEConfig, TrainConfig, train_sae
 
+from .test_trainer import make_store
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -24,8 +26,12 @@ from tests.sae.test_distributed import make_cfg
 from interp.sae import train_sae
 r = train_sae(make_cfg(), sys.argv[1])
 assert dist.is_initialized() and dist.get_world_size() == 2
-if dist.get_rank() == 0:
+rank = dist.get_rank()
+if rank == 0:
     save_file({k: v.contiguous() for k, v in r.sae.state_dict().items()}, sys.argv[2])
+# an ActivationStore: each rank reads its own shards; DDP keeps the replicas identical
+s = train_sae(make_cfg(), sys.argv[3], hook="blocks.0.hook_resid_post")
+save_file({k: v.contiguous() for k, v in s.sae.state_dict().items()}, sys.argv[4] + f".{rank}")
 dist.destroy_process_group()
 """
 
@@ -38,10 +44,12 @@ def make_cfg() -> TrainConfig:
 def test_ddp_two_ranks_match_single_process(toy_data, tmp_path):
     _, x = toy_data
     np.save(tmp_path / "x.npy", x[:2048].numpy())
+    make_store(tmp_path / "store", {"blocks.0.hook_resid_post": x[:4096]}, rows_per_shard=1024)
     (tmp_path / "ddp.py").write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-                           str(tmp_path / "ddp.py"), str(tmp_path / "x.npy"), str(tmp_path / "ddp.safetensors")],
+                           str(tmp_path / "ddp.py"), str(tmp_path / "x.npy"), str(tmp_path / "ddp.safetensors"),
+                           str(tmp_path / "store"), str(tmp_path / "store.safetensors")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     ddp = load_file(str(tmp_path / "ddp.safetensors"))
@@ -51,6 +59,10 @@ def test_ddp_two_ranks_match_single_process(toy_data, tmp_path):
     assert moved > 1e-2  # training really changed the weights the comparison is about
     for name, p in single.items():
         assert torch.allclose(ddp[name], p, atol=1e-5, rtol=1e-4), (name, (ddp[name] - p).abs().max())
+    r0, r1 = (load_file(str(tmp_path / f"store.safetensors.{r}")) for r in (0, 1))
+    for name in r0:
+        assert torch.equal(r0[name], r1[name]), name
+    assert bool(r0["W_dec"].isfinite().all())
 
 
 def make_cfg_init_W_dec() -> torch.Tensor:

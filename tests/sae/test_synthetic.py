@@ -47,7 +47,7 @@ def test_metrics_on_known_decoders():
     perm = torch.randperm(64, generator=torch.Generator().manual_seed(0))
     assert mcc(3 * f[perm], f) == pytest.approx(1.0, abs=1e-5) and mmcs(f[perm], f) == pytest.approx(1.0, abs=1e-5)
     dup = f[:1].repeat(64, 1)  # every latent copies feature 0: one match, the rest near-orthogonal
-    assert mcc(dup, f) < 0.3 and mcc(dup, f) <= mmcs(dup, f)
+    assert mcc(dup, f) < 0.3 and mmcs(dup, f) < 0.3
     assert mcc(torch.randn(64, 32), f) < 0.5
     assert mcc(f[:32], f) == pytest.approx(0.5, abs=1e-5)  # half the features have no latent
     with pytest.raises(ValueError, match="width"):
@@ -55,16 +55,21 @@ def test_metrics_on_known_decoders():
 
 
 def test_topk_sae_recovers_true_features():
-    """Known answer: 512 features in 128 dims at L0 ≈ 8; a 512-latent TopK SAE finds them (MCC ≥ 0.9)."""
+    """Known answer: 512 features in 128 dims at L0 ≈ 8; a TopK SAE (2x overcomplete, k = 8) finds them.
+
+    Five passes over 61,440 samples (300 steps of 1024). MCC ≥ 0.9 is the issue's bar; the
+    untrained SAE (the trainer's own initialisation) scores < 0.5, so it is not met by chance.
+    """
     data = SyntheticData(SyntheticConfig(n_features=512, d=128, l0=8, seed=0))
-    x = data.sample(60_000, torch.Generator().manual_seed(1))
-    untrained = make_sae(SAEConfig(arch="topk", d_in=128, d_sae=512, k=8))
-    assert mcc(untrained.W_dec, data.features) < 0.5  # the bar is far from chance
-    cfg = TrainConfig(sae=SAEConfig(arch="topk", d_in=0, d_sae=512, k=8), batch_size=1024, lr=3e-3,
-                      warmup_steps=20, progress=False)
+    x = data.sample(61_440, torch.Generator().manual_seed(1))
+    cfg = TrainConfig(sae=SAEConfig(arch="topk", d_in=0, d_sae=1024, k=8), total_tokens=5 * 61_440, batch_size=1024,
+                      lr=1e-2, warmup_steps=20, dead_tokens=30_000, progress=False)
+    untrained = make_sae(SAEConfig(arch="topk", d_in=128, d_sae=1024, k=8))
+    untrained.reset_parameters(torch.Generator().manual_seed(cfg.seed))  # exactly the trainer's initialisation
+    assert mcc(untrained.W_dec, data.features) < 0.5
     r = train_sae(cfg, x)
-    assert r.steps == 58
+    assert r.steps == 300
     score = mcc(r.sae.W_dec, data.features)
     assert score >= 0.9, score
-    assert mmcs(r.sae.W_dec, data.features) >= score
+    assert mmcs(r.sae.W_dec, data.features) >= score - 1e-6
     assert r.metrics["fvu"] < 0.3
