@@ -9,10 +9,11 @@ against the truth (MCC) as well as by FVU on held-out rows. Measured in one run:
   and ReLU-L1, samples/s over ``--steps`` steps after a 3-step warm-up run;
 * **SAELens 6.x** (``experiments/saelens_side.py`` in its own venv, same tensor, same
   batches/lr/warm-up/decay): TopK and standard (ReLU-L1) samples/s, FVU, L0, MCC;
-* a small known-answer problem (512 features in 128 dims, L0 8, d_sae 512, k 8,
-  60k samples) where both should converge: MCC and FVU side by side.
+* the known-answer problem of the tests (512 features in 128 dims, L0 8; d_sae 1024,
+  k 8, 300 steps of 1024 over 61,440 rows) where both can converge: MCC and FVU side by side.
 
-FLOP limit = matmul peak / FLOPs per sample, counted honestly:
+FLOP limit = matmul peak / FLOPs per sample (the peak is measured before every trainer and
+the best is used), counted honestly:
 
 * TopK, sparse path: 2·d_in·d_sae (encoder, the only dense matmul) + 8·k·d_in
   (decoder forward, ⟨dx̂, W_dec⟩, dW_dec, dW_enc: each k·d_in multiply-adds);
@@ -136,14 +137,18 @@ def main() -> None:
     gen = torch.Generator().manual_seed(1)
     x = data.sample(args.steps * args.batch, gen)
     ev = data.sample(8192, gen)
-    peak = matmul_peak(args.batch, args.d_in, args.d_sae)
-    print(f"fp32 matmul peak ({args.batch}x{args.d_in} @ {args.d_in}x{args.d_sae}): {peak / 1e9:.1f} GFLOP/s", flush=True)
+    peaks = []  # measured before every trainer; the limit uses the best (on a loaded machine the best is the truest)
+
+    def measure_peak() -> None:
+        peaks.append(matmul_peak(args.batch, args.d_in, args.d_sae))
+        print(f"fp32 matmul ({args.batch}x{args.d_in} @ {args.d_in}x{args.d_sae}): {peaks[-1] / 1e9:.1f} GFLOP/s", flush=True)
 
     rows = {}
     for name, arch, fast in [("ours topk (sparse)", "topk", True), ("ours topk (dense autograd)", "topk", False),
                              ("ours relu_l1", "relu_l1", True)]:
+        measure_peak()
         rows[name] = ours(x, ev, data.features, arch, args, fast)
-        rows[name]["flop_limit"] = peak / flops_per_sample(arch, args.d_in, args.d_sae, args.k, fast)
+        rows[name]["flops_per_sample"] = flops_per_sample(arch, args.d_in, args.d_sae, args.k, fast)
         print(name, json.dumps(rows[name]), flush=True)
     small = {}
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -152,16 +157,20 @@ def main() -> None:
             np.save(tmp / "x.npy", x.numpy())
             np.save(tmp / "ev.npy", ev.numpy())
             for name, arch in [("SAELens topk", "topk"), ("SAELens standard (relu_l1)", "relu_l1")]:
+                measure_peak()
                 rows[name] = saelens(py, tmp / "x.npy", tmp / "ev.npy", data.features, arch, args, tmp,
                                      args.d_sae, args.k, args.batch, args.steps * args.batch)
-                rows[name]["flop_limit"] = peak / flops_per_sample(arch, args.d_in, args.d_sae, args.k, False)
+                rows[name]["flops_per_sample"] = flops_per_sample(arch, args.d_in, args.d_sae, args.k, False)
                 print(name, json.dumps(rows[name]), flush=True)
         if not args.no_small:
             small = small_problem(py, args, tmp)
 
+    measure_peak()
+    peak = max(peaks)
     for r in rows.values():
+        r["flop_limit"] = peak / r["flops_per_sample"]
         r["frac_of_flop_limit"] = r["samples_per_s"] / r["flop_limit"]
-    metrics = {"matmul_gflops": peak / 1e9, "topk_samples_per_s": rows["ours topk (sparse)"]["samples_per_s"],
+    metrics = {"matmul_gflops": peak / 1e9, "matmul_gflops_min": min(peaks) / 1e9, "topk_samples_per_s": rows["ours topk (sparse)"]["samples_per_s"],
                "topk_frac_of_flop_limit": rows["ours topk (sparse)"]["frac_of_flop_limit"]}
     if "SAELens topk" in rows:
         metrics["topk_speedup_vs_saelens"] = rows["ours topk (sparse)"]["samples_per_s"] / rows["SAELens topk"]["samples_per_s"]
@@ -173,7 +182,7 @@ def main() -> None:
     for k2, v in metrics.items():
         print(f"{k2}: {v:.3f}")
     if small:
-        print("\nKnown-answer problem (512 features in 128 dims, L0 8; d_sae 512, k 8, 60k samples, batch 1024):")
+        print("\nKnown-answer problem (512 features in 128 dims, L0 8; d_sae 1024, k 8, 300 steps of 1024 over 61,440 rows):")
         print("| trainer | samples/s | FVU | MCC |\n|---|---:|---:|---:|")
         for name, r in small.items():
             print(f"| {name} | {r['samples_per_s']:,.0f} | {r['fvu']:.3f} | {r['mcc']:.3f} |")
@@ -190,12 +199,14 @@ def small_problem(py: Path | None, args, tmp: Path) -> dict:
     data = SyntheticData(SyntheticConfig(n_features=512, d=128, l0=8, seed=0))
     gen = torch.Generator().manual_seed(1)
     x, ev = data.sample(61_440, gen), data.sample(8192, gen)
-    sa = argparse.Namespace(**{**vars(args), "d_sae": 512, "k": 8, "batch": 1024, "steps": 60, "lr": 3e-3, "warmup": 20})
+    sa = argparse.Namespace(**{**vars(args), "d_sae": 1024, "k": 8, "batch": 1024, "steps": 300, "lr": 1e-2, "warmup": 20})
     out = {"ours topk": ours(x, ev, data.features, "topk", sa)}
     if py is not None:
         np.save(tmp / "xs.npy", x.numpy())
         np.save(tmp / "evs.npy", ev.numpy())
-        out["SAELens topk"] = saelens(py, tmp / "xs.npy", tmp / "evs.npy", data.features, "topk", sa, tmp, 512, 8, 1024, 61_440)
+        out["SAELens topk"] = saelens(py, tmp / "xs.npy", tmp / "evs.npy", data.features, "topk", sa, tmp, 1024, 8, 1024, 300 * 1024)
+    for name, r in out.items():
+        print(name, json.dumps(r), flush=True)
     return out
 
 
