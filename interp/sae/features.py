@@ -111,14 +111,16 @@ class _Stream:
         tv, ti = vals.topk(self.cfg.n_top, dim=1)
         self.top_val, self.top_row = tv, rows.gather(1, ti)
         # grid: first firing sets R; a larger value doubles it (merging bins f at a time)
+        # (R stays strictly above every value seen, so each bin is half-open [lo, hi) and
+        # a value's bin after a merge is the bin its value falls in on the new grid)
         new = (self.R == 0) & (bmax > 0)
-        self.R[new] = bmax[new]
+        self.R[new] = bmax[new] * (1 + 2**-10)
         f = torch.ones(self.d, dtype=torch.long)
-        grow = bmax > self.R
+        grow = (bmax >= self.R) & (bmax > 0)
         if bool(grow.any()):
             f[grow] = torch.pow(2, torch.ceil(torch.log2(bmax[grow] / self.R[grow]))).long().clamp_min(2)
-            while bool((self.R[grow] * f[grow] < bmax[grow]).any()):  # float-rounding guard
-                f[grow] = torch.where(self.R[grow] * f[grow] < bmax[grow], f[grow] * 2, f[grow])
+            while bool((self.R[grow] * f[grow] <= bmax[grow]).any()):  # float-rounding guard
+                f[grow] = torch.where(self.R[grow] * f[grow] <= bmax[grow], f[grow] * 2, f[grow])
             self.R = self.R * f
             idx = torch.arange(self.F)[None, :] // f[:, None]  # old fine bin -> new fine bin
             self.hist = torch.zeros_like(self.hist).scatter_add_(1, idx, self.hist)
@@ -362,8 +364,10 @@ def compute_features(sae: SAE, store: Any, hook: str | None = None, model: Any =
             "n_tokens": n, "has_logits": W_U is not None, "n_per_quantile": cfg.n_per_quantile,
             "n_bins": cfg.n_bins, "store": str(store.path), "config": asdict(cfg)}
     vocab = None
-    if model is not None and getattr(model, "tokenizer", None) is not None:
-        vocab = vocab_strings(model.tokenizer, int(model.cfg.d_vocab))
+    if model is not None:  # token ids stand for themselves when the model has no tokenizer (toy tasks)
+        tok = getattr(model, "tokenizer", None)
+        d_vocab = int(model.cfg.d_vocab)
+        vocab = vocab_strings(tok, d_vocab) if tok is not None else [str(i) for i in range(d_vocab)]
     return Features(tensors, meta, vocab)
 
 
