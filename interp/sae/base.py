@@ -12,6 +12,12 @@ a rename-free copy::
 
     W_enc [d_in, d_sae]   b_enc [d_sae]   W_dec [d_sae, d_in]   b_dec [d_in]
 
+Training goes through :meth:`SAE.loss` (on *scaled* inputs), which returns an
+:class:`SAEOutput` with the total loss, its parts and what the trainer tracks
+(per-latent firing counts, L0, the reconstruction); :meth:`SAE.init_from_data`,
+:meth:`SAE.before_optimizer_step` and :meth:`SAE.after_optimizer_step` are the
+architecture's say in initialisation and decoder-norm handling.
+
 ``cfg.input_scale`` is the factor the trainer multiplies inputs by (so that
 E‖x‖ = √d_in, the April-2024 recipe); ``encode``/``forward`` take *unscaled*
 activations and apply it themselves, so callers never need to know it.
@@ -39,8 +45,8 @@ class SAEConfig:
     l0_coeff: float = 1.0  # jumprelu L0 penalty coefficient
     k_aux: int | None = None  # AuxK: dead latents used to model the residual (default d_in // 2)
     aux_coeff: float = 1 / 32  # AuxK loss coefficient
-    jumprelu_threshold: float = 0.001  # initial threshold
-    jumprelu_bandwidth: float = 0.001  # straight-through estimator kernel width
+    jumprelu_threshold: float = 0.01  # initial threshold (inputs are scaled so E||x|| = sqrt(d_in))
+    jumprelu_bandwidth: float = 0.05  # straight-through estimator kernel width
     input_scale: float = 1.0  # inputs are multiplied by this before encoding (E||x|| = sqrt(d_in))
     hook: str | None = None  # the TransformerLens hook the SAE reads
     model: str | None = None  # the model spec it was trained on
@@ -58,6 +64,22 @@ class SAEConfig:
         return cls(**obj)
 
 
+@dataclass
+class SAEOutput:
+    """What one training forward pass returns (inputs and ``x_hat`` in scaled units)."""
+
+    loss: torch.Tensor  # [] total loss to back-propagate
+    parts: dict[str, torch.Tensor]  # [] each: "mse" and the sparsity / auxiliary terms (unweighted)
+    x_hat: torch.Tensor  # [n, d_in] reconstruction
+    fired: torch.Tensor  # [d_sae] int64: tokens of the batch on which each latent was > 0
+    l0: torch.Tensor  # [] mean number of active latents per token
+
+
+def sq_err(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of the squared L2 reconstruction error (a per-row mean, so DDP averages it exactly)."""
+    return (x_hat.float() - x.float()).pow(2).sum(-1).mean()
+
+
 class SAE(nn.Module):
     """Base class: parameters, decode, and the interface every architecture implements."""
 
@@ -72,6 +94,63 @@ class SAE(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae))  # [d_sae]
         self.W_dec = nn.Parameter(torch.empty(cfg.d_sae, cfg.d_in))  # [d_sae, d_in]
         self.b_dec = nn.Parameter(torch.zeros(cfg.d_in))  # [d_in]
+        self.reset_parameters()
+
+    # ---- initialisation and decoder-norm handling (architectures override) ----
+    unit_norm_decoder: ClassVar[bool] = True  # keep W_dec rows at unit norm during training
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Random unit-norm decoder rows, ``W_enc = W_decᵀ``, zero biases."""
+        with torch.no_grad():
+            w = torch.randn(self.cfg.d_sae, self.cfg.d_in, generator=generator)
+            w /= w.norm(dim=-1, keepdim=True)
+            self.W_dec.copy_(w)
+            self.W_enc.copy_(w.T)
+            self.b_enc.zero_()
+            self.b_dec.zero_()
+
+    def init_from_data(self, x: torch.Tensor) -> None:
+        """Set ``b_dec`` to the mean of a sample of *scaled* inputs [n, d_in]."""
+        with torch.no_grad():
+            self.b_dec.copy_(x.float().mean(0).to(self.b_dec.dtype))
+
+    @torch.no_grad()
+    def before_optimizer_step(self) -> None:
+        """With unit-norm decoder rows, drop the gradient component that would change their norm."""
+        if self.unit_norm_decoder and self.W_dec.grad is not None:
+            w = self.W_dec
+            g = self.W_dec.grad
+            g -= (g * w).sum(-1, keepdim=True) * w
+
+    @torch.no_grad()
+    def after_optimizer_step(self) -> None:
+        if self.unit_norm_decoder:
+            self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+    @staticmethod
+    def finish(x: torch.Tensor, x_hat: torch.Tensor, active: torch.Tensor | None,
+               terms: dict[str, tuple[float, torch.Tensor]], fired: torch.Tensor | None = None,
+               l0: torch.Tensor | None = None) -> SAEOutput:
+        """The :class:`SAEOutput` for a reconstruction and weighted extra terms ``{name: (coeff, value)}``.
+
+        ``active`` [n, d_sae] bool gives ``fired`` and ``l0``; sparse paths pass those directly.
+        """
+        mse = sq_err(x, x_hat)
+        loss = mse
+        for coeff, value in terms.values():
+            loss = loss + coeff * value
+        if active is not None:
+            fired, l0 = active.sum(0), active.sum(-1).float().mean()
+        return SAEOutput(loss=loss, parts={"mse": mse, **{k: v for k, (_, v) in terms.items()}},
+                         x_hat=x_hat, fired=fired, l0=l0)
+
+    def loss(self, x: torch.Tensor, sparsity_scale: float = 1.0, dead: torch.Tensor | None = None) -> SAEOutput:
+        """Training loss on *scaled* inputs ``x`` [n, d_in].
+
+        ``sparsity_scale`` in [0, 1] warms the sparsity coefficient up; ``dead`` [d_sae]
+        bool marks latents that have not fired for the trainer's window (AuxK uses it).
+        """
+        raise NotImplementedError
 
     @property
     def d_in(self) -> int:
@@ -82,8 +161,13 @@ class SAE(nn.Module):
         return self.cfg.d_sae
 
     def pre_acts(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder pre-activations for *scaled* inputs: ``(x - b_dec) @ W_enc + b_enc`` [n, d_sae]."""
-        return (x - self.b_dec) @ self.W_enc + self.b_enc
+        """Encoder pre-activations for *scaled* inputs: ``(x - b_dec) @ W_enc + b_enc`` [n, d_sae].
+
+        Written as ``x @ W_enc + (b_enc - b_dec @ W_enc)`` so the backward pass never
+        forms the [n, d_in] gradient of ``x - b_dec``: ``b_dec``'s gradient is one
+        vector-matrix product instead of a full matmul.
+        """
+        return torch.addmm(self.b_enc - self.b_dec @ self.W_enc, x, self.W_enc)
 
     def encode_scaled(self, x: torch.Tensor) -> torch.Tensor:
         """Latents [n, d_sae] for inputs already multiplied by ``cfg.input_scale``."""

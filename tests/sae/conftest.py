@@ -1,0 +1,32 @@
+"""Small superposition data shared by the SAE tests (64 known features in 32 dims)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interp.sae import SAEConfig, TrainConfig, train_sae
+from interp.sae.synthetic import SyntheticConfig, SyntheticData
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tensors are tiny: one intra-op thread avoids spin-waiting on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def toy_data() -> tuple[SyntheticData, torch.Tensor]:
+    data = SyntheticData(SyntheticConfig(n_features=64, d=32, l0=4, seed=1))
+    return data, data.sample(8192)
+
+
+def quick_train(x: torch.Tensor, arch: str, steps: int = 150, batch_size: int = 256, **kw) -> "TrainResult":  # noqa: F821
+    sae_kw = {k: kw.pop(k) for k in list(kw) if k in SAEConfig.__dataclass_fields__}
+    sae = SAEConfig(arch=arch, d_in=0, d_sae=sae_kw.pop("d_sae", 128), k=sae_kw.pop("k", 4), **sae_kw)
+    cfg = TrainConfig(sae=sae, total_tokens=steps * batch_size, batch_size=batch_size, lr=kw.pop("lr", 3e-3),
+                      warmup_steps=kw.pop("warmup_steps", 5), log_every=kw.pop("log_every", 5), progress=False, **kw)
+    return train_sae(cfg, x)

@@ -1,0 +1,126 @@
+"""train_sae: sources, schedules, dead latents, multi-hook, bad input, non-finite guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from interp.hooks import StoreError
+from interp.hooks.store import ActivationStore, StoreWriter
+from interp.sae import SAEConfig, SourceError, TrainConfig, TrainingDiverged, train_sae, train_saes
+from interp.sae.checkpoint import load_checkpoint
+from interp.sae.topk import TopKSAE
+
+HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
+
+
+def _cfg(**kw) -> TrainConfig:
+    sae = SAEConfig(arch=kw.pop("arch", "topk"), d_in=0, d_sae=kw.pop("d_sae", 64), k=4)
+    base = dict(total_tokens=256 * 20, batch_size=256, lr=3e-3, warmup_steps=3, progress=False, log_every=2)
+    base.update(kw)
+    return TrainConfig(sae=sae, **base)
+
+
+def make_store(path, x: dict[str, torch.Tensor], rows_per_shard: int = 512) -> ActivationStore:
+    n = next(iter(x.values())).shape[0]
+    w = StoreWriter(path, {"model": "synthetic"}, list(x), {h: v.shape[1] for h, v in x.items()},
+                    {h: [v.shape[1]] for h, v in x.items()}, torch.float32, rows_per_shard, n)
+    w.append(x, {"__seq_id": torch.arange(n) // 16, "__seq_pos": torch.arange(n) % 16, "__token_id": torch.zeros(n, dtype=torch.long)})
+    w.close()
+    return ActivationStore(path)
+
+
+def test_tensor_npy_and_safetensors_sources_agree(toy_data, tmp_path):
+    _, x = toy_data
+    np.save(tmp_path / "x.npy", x.numpy())
+    save_file({"acts": x.contiguous(), "other": x[:10].clone()}, str(tmp_path / "x.safetensors"))
+    a = train_sae(_cfg(), x)
+    b = train_sae(_cfg(), tmp_path / "x.npy")
+    c = train_sae(_cfg(), tmp_path / "x.safetensors", hook="acts")
+    for r in (b, c):
+        assert torch.equal(a.sae.W_dec, r.sae.W_dec) and torch.equal(a.sae.b_dec, r.sae.b_dec)
+    assert a.sae.cfg.d_in == 32 and a.steps == 20 and a.tokens == 20 * 256
+    assert [h["step"] for h in a.history] == list(range(2, 21, 2))
+    with pytest.raises(SourceError, match="name the one"):
+        train_sae(_cfg(), tmp_path / "x.safetensors")
+
+
+def test_store_source_and_multi_hook_share_batches(toy_data, tmp_path):
+    _, x = toy_data
+    store = make_store(tmp_path / "store", {HOOKS[0]: x[:4096], HOOKS[1]: 2 * x[4096:]})
+    both = train_saes({h: _cfg() for h in HOOKS}, store)
+    assert set(both) == set(HOOKS)
+    for h in HOOKS:  # multi-hook = the single-hook run on the same minibatches
+        one = train_sae(_cfg(), store, hook=h)
+        assert torch.equal(one.sae.W_enc, both[h].sae.W_enc)
+        assert one.sae.cfg.hook == h
+    assert not torch.equal(both[HOOKS[0]].sae.W_enc, both[HOOKS[1]].sae.W_enc)
+    with pytest.raises(SourceError, match="say which"):
+        train_sae(_cfg(), store)
+    with pytest.raises(StoreError, match="not in"):
+        train_sae(_cfg(), store, hook="blocks.9.hook_resid_post")
+
+
+def test_bad_inputs_are_named(toy_data):
+    _, x = toy_data
+    with pytest.raises(SourceError, match="2-D"):
+        train_sae(_cfg(), x[0])
+    with pytest.raises(SourceError, match="d_in=16"):
+        train_sae(TrainConfig(sae=SAEConfig(arch="topk", d_in=16, d_sae=32, k=2), progress=False), x)
+    with pytest.raises(SourceError, match="fewer than one batch"):
+        train_sae(_cfg(batch_size=10_000), x)
+    with pytest.raises(ValueError, match="Unknown SAE architecture"):
+        train_sae(_cfg(arch="nope"), x)
+
+
+def test_lr_and_sparsity_schedules(toy_data):
+    _, x = toy_data
+    lrs = []
+    train_sae(_cfg(arch="relu_l1", total_tokens=256 * 20, warmup_steps=4, decay_frac=0.5, log_every=1),
+              x, callback=lambda step, m: lrs.append(m["lr"]))
+    assert lrs[:4] == pytest.approx([3e-3 * i / 4 for i in (1, 2, 3, 4)])
+    assert lrs[4:10] == pytest.approx([3e-3] * 6)
+    assert lrs[10:] == pytest.approx([3e-3 * (20 - s) / 10 for s in range(10, 20)])
+
+
+def test_dead_latents_are_tracked_and_revived_by_auxk(toy_data):
+    _, x = toy_data
+    # 1024 latents, k=4 and a 2-batch window: most latents are "dead", AuxK is active
+    r = train_sae(_cfg(d_sae=1024, dead_tokens=512, total_tokens=256 * 10, log_every=1), x)
+    assert r.history[-1]["dead_frac"] > 0.1
+    assert all(h["aux"] > 0 for h in r.history[3:])
+    live = train_sae(_cfg(d_sae=1024, total_tokens=256 * 10, log_every=1), x)  # 1M-token window: none dead yet
+    assert live.history[-1]["dead_frac"] == 0 and live.history[-1]["aux"] == 0
+
+
+def test_non_finite_weights_stop_training_and_keep_last_good_checkpoint(toy_data, tmp_path, monkeypatch):
+    _, x = toy_data
+    calls = {"n": 0}
+    orig = TopKSAE.after_optimizer_step
+
+    def poisoned(self):
+        orig(self)
+        calls["n"] += 1
+        if calls["n"] == 7:
+            with torch.no_grad():
+                self.W_dec[3, 0] = float("nan")
+
+    monkeypatch.setattr(TopKSAE, "after_optimizer_step", poisoned)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(TrainingDiverged, match=r"step 6: a weight became non-finite.*ckpt \(step 5\)"):
+        train_sae(_cfg(checkpoint_dir=str(ckpt), checkpoint_every=5), x)
+    meta, tensors = load_checkpoint(ckpt)
+    assert meta["step"] == 5 and all(bool(t.float().isfinite().all()) for t in tensors.values())
+    monkeypatch.setattr(TopKSAE, "after_optimizer_step", orig)  # the fault is gone: resume finishes
+    r = train_sae(_cfg(checkpoint_dir=str(ckpt), checkpoint_every=5, resume=True), x)
+    assert r.steps == 20 and bool(r.sae.W_dec.isfinite().all())
+
+
+def test_non_finite_loss_is_caught_before_the_step(toy_data):
+    _, x = toy_data
+    bad = x.clone()
+    bad[1::2] = float("inf")  # the scaling sample (even-spaced rows incl. row 0) may be finite or not
+    with pytest.raises((TrainingDiverged, SourceError), match="non-finite|NaN/inf"):
+        train_sae(_cfg(), bad)
