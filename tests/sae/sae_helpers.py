@@ -9,39 +9,7 @@ from __future__ import annotations
 import torch
 
 import interp.sae  # noqa: F401  (registers the architectures)
-from interp.sae import SAE, SAEConfig, architectures, make_sae, register
-
-# Until the architecture modules are merged, register minimal inference-only stand-ins
-# with the same encoders (ReLU; TopK then ReLU; JumpReLU) so these tests can run.
-if "relu_l1" not in architectures():
-
-    @register("relu_l1")
-    class _Relu(SAE):
-        def encode_scaled(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.relu(self.pre_acts(x))
-
-
-if "topk" not in architectures():
-
-    @register("topk")
-    class _TopK(SAE):
-        def encode_scaled(self, x: torch.Tensor) -> torch.Tensor:
-            pre = self.pre_acts(x)
-            v, i = pre.topk(self.cfg.k, dim=-1)
-            return torch.zeros_like(pre).scatter_(-1, i, torch.relu(v))
-
-
-if "jumprelu" not in architectures():
-
-    @register("jumprelu")
-    class _JumpReLU(SAE):
-        def __init__(self, cfg: SAEConfig) -> None:
-            super().__init__(cfg)
-            self.threshold = torch.nn.Parameter(torch.full((cfg.d_sae,), float(cfg.jumprelu_threshold)))
-
-        def encode_scaled(self, x: torch.Tensor) -> torch.Tensor:
-            pre = self.pre_acts(x)
-            return pre * (pre > self.threshold)
+from interp.sae import SAEConfig, make_sae
 
 
 def make(arch: str, d_in: int, d_sae: int, seed: int = 0, **cfg) -> torch.nn.Module:

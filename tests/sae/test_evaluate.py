@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sae_helpers import identity_sae, make
+from .sae_helpers import identity_sae, make
 
 from interp.hooks import capture
 from interp.sae import evaluate, held_out_start, reconstruction_metrics, splice_metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sae_helpers import make
+from .sae_helpers import make
 
 from interp.datasets import TokenizedCorpus
 from interp.hooks.store import TOKENS_FILE, ActivationStore, StoreWriter
