@@ -85,9 +85,10 @@ class _Stream:
         self.hist = torch.zeros(d_sae, self.F, dtype=torch.long)
         self.top_val = torch.zeros(d_sae, cfg.n_top)
         self.top_row = torch.full((d_sae, cfg.n_top), -1, dtype=torch.long)
-        # reservoir entries, flat: latent, value, key, row
-        self.res = {"j": torch.zeros(0, dtype=torch.long), "v": torch.zeros(0), "key": torch.zeros(0),
-                    "row": torch.zeros(0, dtype=torch.long)}
+        # per (latent, fine bin): the P examples with the smallest random keys (key inf = empty slot)
+        self.res_key = torch.full((d_sae * self.F, self.P), float("inf"))
+        self.res_val = torch.zeros(d_sae * self.F, self.P)
+        self.res_row = torch.full((d_sae * self.F, self.P), -1, dtype=torch.long)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.n = 0
 
@@ -124,21 +125,43 @@ class _Stream:
             self.R = self.R * f
             idx = torch.arange(self.F)[None, :] // f[:, None]  # old fine bin -> new fine bin
             self.hist = torch.zeros_like(self.hist).scatter_add_(1, idx, self.hist)
+            self._merge_cells(grow.nonzero()[:, 0], idx)
         r, j = active.nonzero(as_tuple=True)
         val = z[r, j]
         self.hist.view(-1).index_add_(0, j * self.F + self.bins(j, val), torch.ones_like(j))
-        key = torch.rand(val.shape[0], generator=self.gen)
-        ent = {"j": torch.cat([self.res["j"], j]), "v": torch.cat([self.res["v"], val]),
-               "key": torch.cat([self.res["key"], key]), "row": torch.cat([self.res["row"], r + row0])}
-        keep = _smallest_per_group(ent["j"] * self.F + self.bins(ent["j"], ent["v"]), ent["key"], self.P)
-        self.res = {k: t[keep] for k, t in ent.items()}
+        self._insert(j * self.F + self.bins(j, val), torch.rand(val.shape[0], generator=self.gen), val, r + row0)
         self.n += B
 
+    def _insert(self, cell: torch.Tensor, key: torch.Tensor, val: torch.Tensor, row: torch.Tensor) -> None:
+        """Offer new examples to their cells' reservoirs (only the touched cells are rewritten)."""
+        keep, rank = _smallest_per_group(cell, key, self.P)
+        cells, slot = torch.unique(cell[keep], return_inverse=True)
+        P = self.P
+        new_key = torch.full((cells.shape[0], P), float("inf"))
+        new_val, new_row = torch.zeros(cells.shape[0], P), torch.full((cells.shape[0], P), -1, dtype=torch.long)
+        new_key[slot, rank], new_val[slot, rank], new_row[slot, rank] = key[keep], val[keep], row[keep]
+        k = torch.cat([self.res_key[cells], new_key], 1)
+        kk, ki = k.topk(P, dim=1, largest=False)
+        self.res_key[cells] = kk
+        self.res_val[cells] = torch.cat([self.res_val[cells], new_val], 1).gather(1, ki)
+        self.res_row[cells] = torch.cat([self.res_row[cells], new_row], 1).gather(1, ki)
 
-def _smallest_per_group(group: torch.Tensor, key: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of the ``k`` entries with the smallest ``key`` in each ``group`` (sorted by group, key)."""
+    def _merge_cells(self, lat: torch.Tensor, idx: torch.Tensor) -> None:
+        """After latents ``lat`` grew their range, pool each group of old bins into its new bin."""
+        F, P = self.F, self.P
+        cells = (lat[:, None] * F + torch.arange(F)[None, :]).reshape(-1)  # [g * F]
+        key, val, row = self.res_key[cells].reshape(-1), self.res_val[cells].reshape(-1), self.res_row[cells].reshape(-1)
+        new_cell = (lat[:, None] * F + idx[lat]).reshape(-1).repeat_interleave(P)
+        ok = torch.isfinite(key)
+        self.res_key[cells], self.res_val[cells], self.res_row[cells] = float("inf"), 0.0, -1
+        if bool(ok.any()):
+            self._insert(new_cell[ok], key[ok], val[ok], row[ok])
+
+
+def _smallest_per_group(group: torch.Tensor, key: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(indices, rank)`` of the ``k`` entries with the smallest ``key`` in each ``group``, sorted by (group, key)."""
     if group.numel() == 0:
-        return torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
     order = torch.argsort(key, stable=True)
     order = order[torch.argsort(group[order], stable=True)]
     g = group[order]
@@ -146,7 +169,7 @@ def _smallest_per_group(group: torch.Tensor, key: torch.Tensor, k: int) -> torch
     first[1:] = g[1:] != g[:-1]
     start = torch.cummax(torch.where(first, torch.arange(g.numel()), 0), 0).values
     rank = torch.arange(g.numel()) - start
-    return order[rank < k]
+    return order[rank < k], rank[rank < k]
 
 
 # --------------------------------------------------------------------------- after the pass
@@ -160,22 +183,19 @@ def _quantile_examples(st: _Stream, n_q: int) -> tuple[torch.Tensor, torch.Tenso
     e = torch.cat([torch.zeros(d, 1, dtype=torch.long), b.clamp_max(F), torch.full((d, 1), F)], 1)
     e = torch.cummax(e, 1).values  # [d, n_q + 1] in fine-bin units
     edges = e.float() * (st.R / F)[:, None]
-    ent = st.res
-    cell = st.bins(ent["j"], ent["v"]) if ent["j"].numel() else ent["j"]
-    q = (cell[:, None] >= e[ent["j"], 1:n_q]).sum(1)  # interval of each reservoir entry
-    grp = ent["j"] * n_q + q
-    keep = _smallest_per_group(grp, ent["key"], P)
+    ok = torch.isfinite(st.res_key).view(d, F, P)
+    j, cell, _ = ok.nonzero(as_tuple=True)
+    key = st.res_key.view(d, F, P)[ok]
+    q = (cell[:, None] >= e[j, 1:n_q]).sum(1)  # interval of each reservoir entry
+    grp = j * n_q + q
+    keep, slot = _smallest_per_group(grp, key, P)
     rows = torch.full((d * n_q, P), -1, dtype=torch.long)
     vals = torch.zeros(d * n_q, P)
     if keep.numel():
         g = grp[keep]
-        first = torch.ones_like(g, dtype=torch.bool)
-        first[1:] = g[1:] != g[:-1]
-        start = torch.cummax(torch.where(first, torch.arange(g.numel()), 0), 0).values
-        slot = torch.arange(g.numel()) - start
+        rows[g, slot] = st.res_row.view(d, F, P)[ok][keep]
+        vals[g, slot] = st.res_val.view(d, F, P)[ok][keep]
         # within an interval, show the examples in descending activation order
-        rows[g, slot] = ent["row"][keep]
-        vals[g, slot] = ent["v"][keep]
         order = vals.argsort(1, descending=True)
         vals, rows = vals.gather(1, order), rows.gather(1, order)
     return rows.view(d, n_q, P), vals.view(d, n_q, P), edges
