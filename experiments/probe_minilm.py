@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> list:
     ap.add_argument("--docs", type=int, default=48, help="documents drawn at random from the corpus")
     ap.add_argument("--max-epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hooks", nargs="+", default=None, help="hooks to probe (default: embeddings + every block)")
     ap.add_argument("--runs", default=None, help="runs folder (default: $INTERP_RUNS or ./runs)")
     args = ap.parse_args(argv)
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> list:
     texts = load_texts()
     docs = sorted(random.Random(args.seed).sample(range(len(texts)), min(args.docs, len(texts))))
     corpus = tokenize_corpus(model.tokenizer, [texts[i] for i in docs], args.seq_len, max_seqs=args.max_seqs)
-    hooks = minilm_hooks(model.cfg.n_layers)
+    hooks = args.hooks or minilm_hooks(model.cfg.n_layers)
     acts = capture(model, corpus, hooks, batch_size=16, progress=False)
     rand = capture(random_model(model, seed=args.seed + 1), corpus, hooks, batch_size=16, progress=False)
     seq_id, seq_pos, token_id = acts.meta["seq_id"], acts.meta["seq_pos"], acts.meta["token_id"]

@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> list:
     ap.add_argument("--runs", default=None, help="runs folder (default: $INTERP_RUNS or ./runs)")
     ap.add_argument("--max-epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hooks", nargs="+", default=HOOKS, help="hooks to probe (at the last position)")
+    ap.add_argument("--tasks", nargs="+", default=["answer", "fourier"], choices=["answer", "fourier"])
     args = ap.parse_args(argv)
+    hooks = args.hooks
 
     model = load_model(args.model, device="cpu")
     p = int(model.toy_config.extra["p"])
@@ -53,8 +56,8 @@ def main(argv: list[str] | None = None) -> list:
     angle = 2 * math.pi * answer[:, None].double() * torch.tensor(keys, dtype=torch.float64)[None] / p
     fourier = torch.cat([torch.cos(angle), torch.sin(angle)], dim=1).float()  # [p*p, 2k]
 
-    acts = capture(model, tokens, HOOKS, positions=[-1], batch_size=4096, progress=False)
-    rand = capture(random_model(model, seed=args.seed + 1), tokens, HOOKS, positions=[-1], batch_size=4096,
+    acts = capture(model, tokens, hooks, positions=[-1], batch_size=4096, progress=False)
+    rand = capture(random_model(model, seed=args.seed + 1), tokens, hooks, positions=[-1], batch_size=4096,
                    progress=False)
     cfg = ProbeConfig(max_epochs=args.max_epochs, seed=args.seed, lr=1e-2, batch_size=512, l2=1e-5)
     runs = []
@@ -62,7 +65,9 @@ def main(argv: list[str] | None = None) -> list:
         ("answer", "logistic", answer, "(a + b) mod p"),
         ("fourier", "linear", fourier, f"cos/sin of w (a + b) for key frequencies {keys}"),
     ):
-        reports = probe_hooks(acts.acts, rand.acts, HOOKS, labels, types, kind=kind, config=cfg, desc=task)
+        if task not in args.tasks:
+            continue
+        reports = probe_hooks(acts.acts, rand.acts, hooks, labels, types, kind=kind, config=cfg, desc=task)
         run = write_probe_run(task, reports, {"positions": "last", "control_types": "unordered pair {a, b}",
                                               "key_freqs": keys, "random_seed": args.seed + 1, "label": note},
                               model=args.model, root=args.runs, slug=f"modadd-{task}")
