@@ -9,7 +9,7 @@ from interp.runs import list_runs
 
 def test_demo_writes_readable_runs(tmp_path):
     runs = run_demo(max_seqs=8, runs_root=tmp_path)
-    assert [r.kind for r in runs] == ["capture", "capture", "heads"]
+    assert [r.kind for r in runs] == ["capture", "capture", "heads", "probe"]
     assert {r.path for r in list_runs(tmp_path)} == {r.path for r in runs}
     for run in runs[:2]:
         store = ActivationStore(run.artifact("store"), verify="sha256")
@@ -17,3 +17,5 @@ def test_demo_writes_readable_runs(tmp_path):
         assert store.model == run.model
     heads = runs[2].metrics
     assert heads["prev_token_score"] >= 0.8 and heads["induction_score"] >= 0.8
+    probe = runs[3].read_json("results")["rows"][0]
+    assert probe["hook"] == "blocks.3.hook_resid_post" and 0.0 <= probe["test"] <= 1.0

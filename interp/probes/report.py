@@ -47,7 +47,7 @@ class ProbeReport:
     random_model: float
     chance: float
     probe: Probe = field(repr=False)
-    control_probe: Probe = field(repr=False)
+    control_probe: Probe | None = field(repr=False)  # None when the control task has a single class
     random_probe: Probe = field(repr=False)
 
     def row(self, layer: int | None = None) -> dict[str, Any]:
@@ -125,13 +125,18 @@ def probe_report(
         split = make_split(n, cfg.val_frac, cfg.test_frac, cfg.seed, groups)
     probe.fit(acts, labels, hook=hook, split=split)
     control = control_labels(types, labels, seed=control_seed)
-    control_probe = _new_probe(kind, cfg, {}).fit(acts, control, hook=hook, split=split)
+    if kind == "logistic" and torch.unique(control).numel() < 2:
+        # Few types and skewed labels can leave the control task one class: a constant predictor is exact.
+        control_probe, control_score = None, 1.0
+    else:
+        control_probe = _new_probe(kind, cfg, {}).fit(acts, control, hook=hook, split=split)
+        control_score = control_probe.scores_.get("test", float("nan"))
     random_probe = _new_probe(kind, cfg, {}).fit(random_acts, labels, hook=random_hook or hook, split=split)
     s = probe.scores_
     return ProbeReport(
         hook=probe.hook, metric=probe.metric, train=s.get("train", float("nan")), val=s.get("val", float("nan")),
-        test=s.get("test", float("nan")), control=control_probe.scores_.get("test", float("nan")),
-        selectivity=selectivity(s.get("test", float("nan")), control_probe.scores_.get("test", float("nan"))),
+        test=s.get("test", float("nan")), control=control_score,
+        selectivity=selectivity(s.get("test", float("nan")), control_score),
         random_model=random_probe.scores_.get("test", float("nan")), chance=chance_level(labels, kind, probe.split_),
         probe=probe, control_probe=control_probe, random_probe=random_probe,
     )
@@ -159,7 +164,8 @@ def probe_hooks(
         report = probe_report(x, labels, xr, types, kind=kind, hook=h, random_hook=h, **kwargs)
         report.hook = hook
         for fitted in (report.probe, report.control_probe, report.random_probe):
-            fitted.hook = hook
+            if fitted is not None:
+                fitted.hook = hook
         reports.append(report)
     return reports
 
