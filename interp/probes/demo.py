@@ -2,7 +2,7 @@
 
 Reads the ``capture`` run the demo wrote for MiniLM (``blocks.3.hook_resid_post``),
 labels its tokens with :func:`interp.probes.labels.token_labels` ("inside quotes",
-or "starts a word" when the slice has no quotation) and fits the probe,
+or "starts a word" when the slice has too little quoted text) and fits the probe,
 the control task and the random-model baseline on at most ``MAX_SEQS`` of its
 sequences (a few seconds), then writes a ``probe`` run.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 MAX_SEQS = 64
-TASKS = ("in_quotes", "word_start")  # the first with both classes in the slice
+TASKS = ("in_quotes", "word_start")  # the first whose rarer class is >= MIN_RATE of the slice's tokens
+MIN_RATE = 0.05
 
 
 def demo_step(ctx: Any) -> list[Any]:
@@ -38,10 +39,12 @@ def demo_step(ctx: Any) -> list[Any]:
     stop = int(keep_rows.nonzero().max()) + 1  # rows are in sequence order
     for task in TASKS:
         labels = labels_for_rows(token_labels(task, model.tokenizer, corpus), meta["seq_id"][:stop], meta["seq_pos"][:stop])
-        if labels[labels >= 0].unique().numel() == 2:
+        rate = float(labels[labels >= 0].float().mean())
+        if min(rate, 1 - rate) >= MIN_RATE:
             break
     acts = store.rows(hook, 0, stop)
-    rand = capture(random_model(model, seed=1), corpus, [hook], progress=False, include_bos=True)[hook]
+    include_bos = bool(store.manifest.get("spec", {}).get("include_bos", True))
+    rand = capture(random_model(model, seed=1), corpus, [hook], progress=False, include_bos=include_bos)[hook]
     if rand.shape[0] != stop:
         raise RuntimeError(f"The random-model capture has {rand.shape[0]} rows, the store's first {n} sequences {stop}.")
     keep = labels >= 0

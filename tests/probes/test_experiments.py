@@ -25,7 +25,7 @@ def _rows(run):
 
 def test_probe_modadd_answer_is_read_after_the_mlp_not_before(tmp_path):
     hooks = ["blocks.0.hook_resid_pre", "blocks.0.hook_resid_post"]
-    (run,) = _script("probe_modadd").main(["--runs", str(tmp_path), "--tasks", "answer", "--max-epochs", "15",
+    (run,) = _script("probe_modadd").main(["--runs", str(tmp_path), "--tasks", "answer", "--max-epochs", "10",
                                            "--hooks", *hooks])
     rows = _rows(run)
     before, after = rows["blocks.0.hook_resid_pre"], rows["blocks.0.hook_resid_post"]
