@@ -10,17 +10,23 @@ from interp.sae import load_sae
 
 def test_demo_writes_readable_runs(tmp_path):
     runs = run_demo(max_seqs=8, runs_root=tmp_path)
-    assert [r.kind for r in runs] == ["capture", "capture", "heads", "sae"]
+    assert [r.kind for r in runs] == ["capture", "capture", "heads", "sae", "probe"]
     assert {r.path for r in list_runs(tmp_path)} == {r.path for r in runs}
+    assert all(r.status == "complete" for r in runs)
+    by_kind = {r.kind: r for r in runs}
     for run in runs[:2]:
         store = ActivationStore(run.artifact("store"), verify="sha256")
         assert len(store) == run.metrics["tokens"] > 0 and store.manifest["complete"]
         assert store.model == run.model
-    heads = runs[2].metrics
+    heads = by_kind["heads"].metrics
     assert heads["prev_token_score"] >= 0.8 and heads["induction_score"] >= 0.8
-    sae = runs[3]  # a TopK SAE on the toy LM capture, scored on held-out sequences, with its features
+
+    sae = by_kind["sae"]  # a TopK SAE on the toy LM capture, scored on held-out sequences, with its features
     assert load_sae(sae.artifact("sae")).cfg.hook == "blocks.1.hook_resid_post"
     assert sae.metrics["l0"] <= 16 and sae.metrics["fvu"] < 1.0 and 0 < sae.metrics["ce_loss_score"] <= 1.0
     feats = sae.read_tensors("features")
     assert feats["top_tokens"].shape[:2] == (1024, sae.read_json("features_meta")["n_top"])
     assert len(sae.read_json("vocab")) == 4096
+
+    probe = by_kind["probe"].read_json("results")["rows"][0]
+    assert probe["hook"] == "blocks.3.hook_resid_post" and 0.0 <= probe["test"] <= 1.0

@@ -1,0 +1,46 @@
+"""Probes: is a property linearly readable from a layer's activations, and does it matter?
+
+``LinearProbe`` (regression, R²) and ``LogisticProbe`` (binary/multiclass, accuracy)
+fit in torch on tensors or on an :class:`~interp.hooks.ActivationStore` streamed in
+chunks, with L1/L2 penalties, a seeded train/val/test split and early stopping;
+``save``/``load_probe`` use safetensors + json. :func:`probe_report` fits a probe
+together with its controls (control task, selectivity, random-model baseline;
+Hewitt & Liang 2019) and :func:`write_probe_run` records a layer sweep as a run.
+:func:`ablation_hooks` / :func:`steering_hooks` put a probe's direction back into
+the model through ``model.hooks(fwd_hooks=...)``.
+
+    from interp.probes import LogisticProbe
+    probe = LogisticProbe(l2=1e-3).fit(acts, labels)      # acts [rows, d], labels [rows]
+    probe.scores_   # {"train": .., "val": .., "test": ..}
+"""
+
+from interp.probes.base import Probe, ProbeConfig, load_probe
+from interp.probes.controls import control_labels, random_model, selectivity
+from interp.probes.data import ProbeDataError, make_split
+from interp.probes.linear import LinearProbe, r2_score
+from interp.probes.logistic import LogisticProbe
+from interp.probes.report import ProbeReport, chance_level, hook_layer, probe_hooks, probe_report, write_probe_run
+from interp.probes.steering import ablation_hooks, project_out, steering_hooks
+
+__all__ = [
+    "LinearProbe",
+    "LogisticProbe",
+    "Probe",
+    "ProbeConfig",
+    "ProbeDataError",
+    "ProbeReport",
+    "ablation_hooks",
+    "chance_level",
+    "control_labels",
+    "hook_layer",
+    "load_probe",
+    "make_split",
+    "probe_hooks",
+    "probe_report",
+    "project_out",
+    "r2_score",
+    "random_model",
+    "selectivity",
+    "steering_hooks",
+    "write_probe_run",
+]
