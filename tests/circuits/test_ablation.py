@@ -121,10 +121,10 @@ def test_bad_ablations_say_what_to_do(tiny_model):
 
 
 def test_attention_only_model_has_no_mlps():
-    from interp.models import boot_toy
-    from tests.conftest import tiny_config
+    from interp.models import ToyConfig, boot_toy
 
-    model = boot_toy(tiny_config(attn_only=True, n_layers=2))
+    bc = dict(d_model=32, d_head=8, n_heads=4, n_layers=2, n_ctx=24, d_vocab=50, attn_only=True)
+    model = boot_toy(ToyConfig(name="tiny-attn", bridge_config=bc, task="test", seed=3))
     with pytest.raises(ValueError, match="attention-only"):
         mlp_ablation_hooks(model, [0], Ablation())
     tokens = _tokens(0)
