@@ -52,7 +52,7 @@ class InductionCircuitConfig:
     ig_steps: int = 10
     acdc_threshold: float = 0.01  # on KL(clean || circuit)
     methods: tuple[str, ...] = ("eap", "eap-ig", "acdc")
-    patching: bool = True
+    patching: tuple[str, ...] = ("denoising", "noising")  # directions of the patching sweeps written
     budget_fraction: float = 0.05  # "<= 5 % of edges" checkpoint reported on each curve
 
 
@@ -126,7 +126,7 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
             out["losses"][f"{label}/{kind}"] = {"first_half": f, "repeat": r}
     # Activation patching.
     if cfg.patching:
-        for direction in ("denoising", "noising"):
+        for direction in cfg.patching:
             res = patching_sweep(model, task, cfg.metric, direction, progress=progress)
             run = save_patching_run(cfg.model, task, res, "first copy resampled (symmetric token replacement)",
                                     f"induction_task(n={cfg.n_prompts}, segment={seg}, seed={cfg.seed})",
@@ -174,3 +174,24 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
             slug=f"induction-{method}", root=runs_root)
         out["runs"].append(run)
     return out
+
+
+def demo_step(ctx: Any) -> list[Any]:
+    """``interp demo``: a small induction known answer (denoising patching, EAP-IG and ACDC circuits)."""
+    import time
+
+    from interp.circuits.cli import report
+    from interp.models import load_model
+
+    t0 = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and 2-core machines are shared
+    try:
+        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=5, methods=("eap-ig", "acdc"),
+                                     patching=("denoising",))
+        out = run_induction_circuit(cfg, ctx.runs_root, load_model(cfg.model, device=ctx.device), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    print("  circuits on toy:induction:\n    " + report(out).replace("\n", "\n    "))
+    print(f"  ({time.perf_counter() - t0:.0f} s)")
+    return out["runs"]
