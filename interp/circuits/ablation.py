@@ -149,24 +149,32 @@ def _overwrite_hook(
     return name, fn
 
 
+def _indexed_hooks(model: Any, items: Sequence[tuple[int, int]], what: str, size: int, hook: str, axis: int,
+                   ablation: Ablation) -> list[Hook]:
+    """One overwrite hook per layer for ``(layer, index)`` items (heads along axis 2, neurons along -1)."""
+    by_layer: dict[int, list[int]] = {}
+    for layer, i in items:
+        _check_range("layer", layer, model.cfg.n_layers)
+        _check_range(what, i, size)
+        by_layer.setdefault(layer, []).append(i)
+    names = {layer: hook.format(layer) for layer in by_layer}
+    return [_overwrite_hook(names[layer], ablation, _replacement(model, names[layer], ablation), axis=axis, index=idx)
+            for layer, idx in sorted(by_layer.items())]
+
+
 def head_ablation_hooks(model: Any, heads: Sequence[tuple[int, int]], ablation: Ablation) -> list[Hook]:
     """fwd_hooks ablating attention heads ``[(layer, head), ...]`` at ``blocks.L.attn.hook_z``."""
-    by_layer: dict[int, list[int]] = {}
-    for layer, head in heads:
-        _check_range("layer", layer, model.cfg.n_layers)
-        _check_range("head", head, model.cfg.n_heads)
-        by_layer.setdefault(layer, []).append(head)
-    hooks = []
-    for layer, hs in sorted(by_layer.items()):
-        name = f"blocks.{layer}.attn.hook_z"
-        hooks.append(_overwrite_hook(name, ablation, _replacement(model, name, ablation), axis=2, index=hs))
-    return hooks
+    return _indexed_hooks(model, heads, "head", model.cfg.n_heads, "blocks.{}.attn.hook_z", 2, ablation)
+
+
+def _require_mlps(model: Any) -> None:
+    if getattr(model.cfg, "attn_only", False):
+        raise ValueError("This model is attention-only: it has no MLPs (or MLP neurons) to ablate.")
 
 
 def mlp_ablation_hooks(model: Any, layers: Sequence[int], ablation: Ablation) -> list[Hook]:
     """fwd_hooks ablating whole MLP outputs (``blocks.L.hook_mlp_out``)."""
-    if getattr(model.cfg, "attn_only", False):
-        raise ValueError("This model is attention-only: it has no MLPs to ablate.")
+    _require_mlps(model)
     hooks = []
     for layer in layers:
         _check_range("layer", layer, model.cfg.n_layers)
@@ -177,18 +185,8 @@ def mlp_ablation_hooks(model: Any, layers: Sequence[int], ablation: Ablation) ->
 
 def neuron_ablation_hooks(model: Any, neurons: Sequence[tuple[int, int]], ablation: Ablation) -> list[Hook]:
     """fwd_hooks ablating single MLP neurons ``[(layer, neuron), ...]`` at ``blocks.L.mlp.hook_post``."""
-    if getattr(model.cfg, "attn_only", False):
-        raise ValueError("This model is attention-only: it has no MLP neurons to ablate.")
-    by_layer: dict[int, list[int]] = {}
-    for layer, n in neurons:
-        _check_range("layer", layer, model.cfg.n_layers)
-        _check_range("neuron", n, model.cfg.d_mlp)
-        by_layer.setdefault(layer, []).append(n)
-    hooks = []
-    for layer, ns in sorted(by_layer.items()):
-        name = f"blocks.{layer}.mlp.hook_post"
-        hooks.append(_overwrite_hook(name, ablation, _replacement(model, name, ablation), axis=-1, index=ns))
-    return hooks
+    _require_mlps(model)
+    return _indexed_hooks(model, neurons, "neuron", model.cfg.d_mlp, "blocks.{}.mlp.hook_post", -1, ablation)
 
 
 def sae_latent_ablation_hooks(model: Any, sae: Any, hook_name: str, latents: Sequence[int], ablation: Ablation) -> list[Hook]:
