@@ -13,6 +13,9 @@ from interp.circuits.ablation import (
     neuron_ablation_hooks,
     sae_latent_ablation_hooks,
 )
+from circuit_threads import one_thread  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tokens(seed, batch=3, pos=10):

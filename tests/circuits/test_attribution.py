@@ -8,6 +8,9 @@ import torch
 from interp.circuits.attribution import edge_attribution, task_attribution
 from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations
 from interp.circuits.metrics import Task
+from circuit_threads import one_thread  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _setup(model, seed=0):

@@ -10,6 +10,9 @@ from interp.circuits.discovery import acdc, top_n_circuit
 from interp.circuits.faithfulness import CircuitEval, auc, faithfulness_curve, top_k_mask
 from interp.circuits.graph import EdgeGraph
 from interp.circuits.metrics import Task
+from circuit_threads import one_thread  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

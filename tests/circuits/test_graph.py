@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from interp.circuits.ablation import cache_hooks
 from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations, patch_values
+from circuit_threads import one_thread  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _pair(seed=0, batch=3, pos=10):

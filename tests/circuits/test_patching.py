@@ -8,6 +8,9 @@ import torch
 from interp.circuits.metrics import Task
 from interp.circuits.patching import patching_sweep, save_patching_run
 from interp.runs import load_run
+from circuit_threads import one_thread  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
