@@ -62,6 +62,7 @@ def report(out: dict[str, Any]) -> str:
             f"PT->IH key edges {len(s['prev_to_induction_key_edges'])}  "
             f"adversarial KL p50/p90/p99 {p['50']:.3f}/{p['90']:.3f}/{p['99']:.3f}  "
             f"(mean recovered there {s['adversarial_recovered_mean']:.3f})")
+        lines.append(f"       nodes: {' '.join(s['nodes'])}")
     lines += ["runs:"] + [f"  {r.path}" for r in out["runs"]]
     return "\n".join(lines)
 

@@ -47,6 +47,12 @@ class Circuit:
     def kept_edges(self) -> list[str]:
         return [self.graph.edge_name(i, j) for i, j in self.keep.nonzero().tolist()]
 
+    def nodes(self) -> list[str]:
+        """Names of the nodes that some kept edge touches (upstream order, logits last)."""
+        used = {self.graph.src[i].name for i, _ in self.keep.nonzero().tolist()}
+        used |= {self.graph.dst[j].node.name for _, j in self.keep.nonzero().tolist()}
+        return [n["name"] for n in self.graph.node_dicts() if n["name"] in used]
+
 
 def top_n_circuit(graph: EdgeGraph, scores: torch.Tensor, n: int, method: str) -> Circuit:
     """The ``n`` edges with the largest |score|."""

@@ -160,7 +160,7 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
                    "edges_for_90pct": _edges_for(curve, 0.9), "recovered_at_budget": _value_at(curve, budget),
                    "prev_to_induction_key_edges": path, "adversarial_percentiles": adv["percentiles"],
                    "adversarial_recovered_mean": float(torch.tensor(adv["recovered"]).mean()),
-                   "kept": circuit.kept_edges()}
+                   "kept": circuit.kept_edges(), "nodes": circuit.nodes()}
         out["circuits"][method] = summary
         run = save_circuit_run(
             cfg.model, circuit, curve, cfg.metric, cfg.ablation, recovered, adversarial=adv,

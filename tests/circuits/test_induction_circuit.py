@@ -58,6 +58,7 @@ def test_discovered_circuits_contain_the_k_composition_edge(result):
         assert c["metric_recovered"] >= 0.85, (method, c)
         assert c["fraction_kept"] < 0.5, (method, c)
         assert f"{out['induction_head']}->logits" in c["kept"]
+        assert {"input", out["prev_token_head"], out["induction_head"], "logits"} <= set(c["nodes"])
     assert out["circuits"]["eap-ig"]["faithfulness_auc"] > out["circuits"]["eap"]["faithfulness_auc"]
     assert out["edges_total"] == 81
 
