@@ -94,7 +94,18 @@ class EdgeGraph:
 
     @classmethod
     def from_model(cls, model: Any) -> "EdgeGraph":
-        return cls(model.cfg.n_layers, model.cfg.n_heads, not getattr(model.cfg, "attn_only", False))
+        """The graph of a pre-norm decoder; other models are refused with the reason."""
+        graph = cls(model.cfg.n_layers, model.cfg.n_heads, not getattr(model.cfg, "attn_only", False))
+        names = set(getattr(model, "hook_dict", {}))
+        needed = [h for h, _ in EdgeRun.hook_names(graph)]
+        missing = [h for h in needed if h not in names]
+        if missing:
+            raise ValueError(f"This model lacks the hooks an edge graph needs ({missing[:4]}...): edge-level "
+                             "circuits need a TransformerLens-style pre-norm decoder.")
+        n_kv = getattr(model.cfg, "n_key_value_heads", None)
+        if n_kv not in (None, model.cfg.n_heads):
+            raise ValueError("Edge graphs do not support grouped-query attention (n_key_value_heads != n_heads).")
+        return graph
 
     # Index arithmetic ---------------------------------------------------------------
     def layer_src_start(self, layer: int) -> int:
@@ -177,7 +188,7 @@ class EdgeRun:
             ablate = (ablate & graph.valid) if ablate.dtype == torch.bool else ablate * graph.valid
         self.ablate = None if ablate is None else ablate.float()
         self.cur: list[torch.Tensor] = []  # current upstream activations, each [batch, pos, d_model]
-        self.resid: dict[int, torch.Tensor] = {}
+        self.resid: dict[Any, torch.Tensor] = {}  # layer -> resid_pre; ("in", dst) -> input before cuts
         self.probes: dict[int, torch.Tensor] = {}  # dst index -> probe [batch, pos, d_model] (MLPs, logits)
         self._head_probes: dict[tuple[int, ...], torch.Tensor] = {}  # q/k/v slots of a layer -> [batch, pos, head, d_model]
         w = model
@@ -252,6 +263,7 @@ class EdgeRun:
 
     def _add_delta(self, j: int, n_up: int):
         def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:  # act: [batch, pos, d_model]
+            self.resid[("in", j)] = act
             delta = self._delta(n_up, [j])
             if delta is not None:
                 act = act + delta[:, :, 0]
@@ -260,19 +272,25 @@ class EdgeRun:
 
         return fn
 
-    def fwd_hooks(self) -> list[tuple[str, Callable]]:
-        g, hooks = self.g, []
+    @staticmethod
+    def hook_names(g: EdgeGraph) -> list[tuple[str, tuple]]:
+        """(hook name, what it does) for every hook the edge run uses, in forward order."""
+        names: list[tuple[str, tuple]] = []
         for layer in range(g.n_layers):
-            hooks.append((f"blocks.{layer}.hook_resid_pre", self._resid_pre(layer)))
-            hooks += [(f"blocks.{layer}.attn.hook_{c}", self._qkv(layer, c)) for c in QKV]
-            hooks.append((f"blocks.{layer}.attn.hook_z", self._z(layer)))
+            names.append((f"blocks.{layer}.hook_resid_pre", ("resid", layer)))
+            names += [(f"blocks.{layer}.attn.hook_{c}", ("qkv", layer, c)) for c in QKV]
+            names.append((f"blocks.{layer}.attn.hook_z", ("z", layer)))
             if g.has_mlp:
                 j = g.mlp_slot(layer)
-                hooks.append((f"blocks.{layer}.ln2.hook_in", self._add_delta(j, g.n_upstream(j))))
-                hooks.append((f"blocks.{layer}.hook_mlp_out", self._mlp_out))
-        out = len(g.dst) - 1
-        hooks.append(("ln_final.hook_in", self._add_delta(out, len(g.src))))
-        return hooks
+                names.append((f"blocks.{layer}.ln2.hook_in", ("add", j, g.n_upstream(j))))
+                names.append((f"blocks.{layer}.hook_mlp_out", ("mlp",)))
+        names.append(("ln_final.hook_in", ("add", len(g.dst) - 1, len(g.src))))
+        return names
+
+    def fwd_hooks(self) -> list[tuple[str, Callable]]:
+        make = {"resid": self._resid_pre, "qkv": self._qkv, "z": self._z, "add": self._add_delta,
+                "mlp": lambda: self._mlp_out}
+        return [(name, make[what[0]](*what[1:])) for name, what in self.hook_names(self.g)]
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits [batch, pos, vocab] of the run with the cuts; grads flow if enabled."""
@@ -305,11 +323,27 @@ class EdgeRun:
 
 
 def node_activations(model: Any, graph: EdgeGraph, tokens: torch.Tensor) -> torch.Tensor:
-    """Every upstream node's output on ``tokens``: [batch, pos, n_src, d_model]."""
+    """Every upstream node's output on ``tokens``: [batch, pos, n_src, d_model].
+
+    Also checks the premise of edge cutting: the final residual stream must equal the
+    sum of the node outputs plus the attention output biases (true for pre-norm
+    decoders; false for post-LN encoders such as BERT, which are refused).
+    """
     run = EdgeRun(model, graph)
     with torch.no_grad():
         run(tokens)
-    return run.node_acts()
+    acts = run.node_acts()
+    resid = run.resid[("in", len(graph.dst) - 1)]
+    b_o = getattr(model, "b_O", None)
+    total = acts.sum(2) + (b_o.detach().sum(0).to(acts) if b_o is not None else 0.0)
+    err = (total - resid).abs().max().item()
+    if err > 1e-3 * max(1.0, resid.abs().max().item()):
+        raise ValueError(
+            f"The residual stream is not the sum of the node outputs here (max error {err:.3g}): edge-level "
+            "circuits need a pre-norm decoder whose blocks add attention and MLP outputs to the residual "
+            "(post-LN models such as BERT/MiniLM are not supported)."
+        )
+    return acts
 
 
 def patch_values(model: Any, graph: EdgeGraph, tokens: torch.Tensor, ablation: str = "corrupt",

@@ -82,3 +82,10 @@ def test_mean_and_zero_patch_values(tiny_model):
     mean = patch_values(tiny_model, g, clean, "mean", reference=corrupt)
     torch.testing.assert_close(mean[0], node_activations(tiny_model, g, corrupt).mean(0))
     assert (patch_values(tiny_model, g, clean, "zero") == 0).all()
+
+
+def test_post_ln_encoders_are_refused(minilm):
+    """MiniLM (BERT) normalises after the residual add: its stream is not a sum of node outputs."""
+    g = EdgeGraph.from_model(minilm)
+    with pytest.raises(ValueError, match="pre-norm"):
+        node_activations(minilm, g, torch.randint(1000, 2000, (1, 6)))
