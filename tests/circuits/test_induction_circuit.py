@@ -25,7 +25,7 @@ def result(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         root = tmp_path_factory.mktemp("runs")
-        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=5)
+        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=5, acdc_threshold=0.01)
         out = run_induction_circuit(cfg, runs_root=root, model=load_model("toy:induction", device="cpu"),
                                     progress=False)
     finally:
