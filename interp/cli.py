@@ -27,6 +27,7 @@ from typing import Any, Sequence
 # Modules whose ``register(subparsers)`` adds more commands (``interp sae ...`` and so on).
 COMMAND_MODULES: list[str] = [
     "interp.sae.cli",
+    "interp.circuits.cli",
 ]
 
 

@@ -1,0 +1,197 @@
+"""The induction known answer, end to end: heads, ablations, patching, circuit discovery.
+
+``toy:induction`` (2-layer attention-only) copies with the two-head induction
+circuit (Olsson et al. 2022): a previous-token head in layer 0 writes "the token
+before me" into each position, and induction heads in layer 1 find, through their
+*keys* (K-composition), the position after an earlier copy of the current token and
+copy its token through their *values*. This module checks every circuits method
+against that answer and writes the runs:
+
+1. head scores name the previous-token head (layer 0) and the induction heads (layer 1);
+2. ablating the induction heads removes the in-context loss drop (repeat-half loss
+   back to the first-half loss);
+3. activation patching (``patching`` runs, denoising and noising);
+4. EAP, EAP-IG and ACDC circuits (``circuit`` runs) with faithfulness curves and an
+   adversarial evaluation, and whether each circuit contains the
+   previous-token head -> induction head key edge.
+
+``experiments/circuit_induction.py`` runs it at full size; the demo and the tests
+run it small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from interp.circuits.ablation import Ablation, head_ablation_hooks
+from interp.circuits.adversarial import adversarial_eval
+from interp.circuits.attribution import task_attribution
+from interp.circuits.circuit_run import save_circuit_run
+from interp.circuits.discovery import Circuit, acdc, top_n_circuit
+from interp.circuits.faithfulness import CircuitEval, faithfulness_curve
+from interp.circuits.graph import EdgeGraph
+from interp.circuits.head_scores import induction_score, previous_token_score
+from interp.circuits.metrics import induction_task
+from interp.circuits.patching import patching_sweep, save_patching_run
+from interp.datasets.synthetic import half_losses, induction_eval_batch
+from interp.hooks.capture import model_device
+
+
+@dataclass
+class InductionCircuitConfig:
+    model: str = "toy:induction"
+    n_prompts: int = 32  # discovery / attribution inputs
+    n_adversarial: int = 128  # fresh inputs for the adversarial evaluation
+    segment_len: int | None = None  # default: the checkpoint's eval_segment
+    seed: int = 1
+    metric: str = "logit_diff"
+    ablation: str = "corrupt"  # what a cut edge carries: corrupt | mean | zero
+    ig_steps: int = 10
+    acdc_threshold: float = 0.005  # on KL(clean || circuit); 0.005 keeps >= 0.9 of the logit diff here
+    methods: tuple[str, ...] = ("eap", "eap-ig", "acdc")
+    patching: tuple[str, ...] = ("denoising", "noising")  # directions of the patching sweeps written
+    budget_fraction: float = 0.05  # "<= 5 % of edges" checkpoint reported on each curve
+
+
+def find_heads(model: Any, tokens: torch.Tensor, segment_len: int) -> dict[str, Any]:
+    """Previous-token head (layer 0 argmax) and induction heads (layer 1, score >= 0.5) from head scores."""
+    prev = previous_token_score(model, tokens)  # [layer, head]
+    ind = induction_score(model, tokens, segment_len)
+    last = model.cfg.n_layers - 1
+    induction_heads = [(last, h) for h in range(model.cfg.n_heads) if ind[last, h] >= 0.5]
+    return {"prev_token_head": (0, int(prev[0].argmax())), "induction_head": (last, int(ind[last].argmax())),
+            "induction_heads": induction_heads, "prev_scores": prev, "induction_scores": ind}
+
+
+def ablation_losses(model: Any, heads: list[tuple[int, int]], kind: str, segment_len: int, seed: int,
+                    n: int = 64) -> tuple[float, float]:
+    """(first-half loss, repeat-half loss) on repeated sequences with ``heads`` ablated (``kind``)."""
+    vocab = model.cfg.d_vocab
+    tokens, first, second = induction_eval_batch(n, segment_len, vocab, torch.Generator().manual_seed(seed))
+    other, _, _ = induction_eval_batch(n, segment_len, vocab, torch.Generator().manual_seed(seed + 1000))
+    ablation = Ablation(kind, reference=other if kind == "mean" else None, corrupt=other if kind == "resample" else None)
+    hooks = head_ablation_hooks(model, heads, ablation) if heads else []
+    with torch.no_grad(), model.hooks(fwd_hooks=hooks):
+        logits = model(tokens.to(model_device(model)))
+    return half_losses(logits, tokens.to(logits.device), first, second)
+
+
+def _edges_for(curve: dict[str, Any], target: float) -> int | None:
+    """Fewest edges on the curve whose metric recovered reaches ``target``."""
+    for k, r in zip(curve["edges_kept"], curve["metric_recovered"]):
+        if r >= target:
+            return k
+    return None
+
+
+def _value_at(curve: dict[str, Any], max_edges: int) -> float:
+    """Best metric recovered with at most ``max_edges`` edges (curve points)."""
+    return max(r for k, r in zip(curve["edges_kept"], curve["metric_recovered"]) if k <= max_edges)
+
+
+def path_edges(graph: EdgeGraph, circuit: Circuit, prev: tuple[int, int], induction: list[tuple[int, int]]) -> list[str]:
+    """The previous-token head -> induction head *key* edges that the circuit kept."""
+    i = graph.src.index(next(n for n in graph.src if n.type == "head" and (n.layer, n.head) == prev))
+    kept = []
+    for layer, h in induction:
+        j = graph.attn_slots(layer, "k")[h]
+        if circuit.keep[i, j]:
+            kept.append(graph.edge_name(i, j))
+    return kept
+
+
+def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, model: Any = None,
+                          progress: bool = True) -> dict[str, Any]:
+    """Everything in the module docstring; returns the numbers and the runs written."""
+    from interp.models import load_model
+
+    model = model if model is not None else load_model(cfg.model)
+    seg = cfg.segment_len or int(model.toy_config.extra["eval_segment"])
+    vocab = model.cfg.d_vocab
+    task = induction_task(cfg.n_prompts, seg, vocab, seed=cfg.seed)
+    heads = find_heads(model, task.clean, seg)
+    prev, ih, ihs = heads["prev_token_head"], heads["induction_head"], heads["induction_heads"]
+    out: dict[str, Any] = {"config": asdict(cfg), "runs": [],
+                           "prev_token_head": f"L{prev[0]}H{prev[1]}", "induction_head": f"L{ih[0]}H{ih[1]}",
+                           "induction_heads": [f"L{l}H{h}" for l, h in ihs]}
+    # Ablations: the in-context loss drop with and without the induction heads.
+    first, repeat = ablation_losses(model, [], "zero", seg, cfg.seed)
+    out["losses"] = {"clean": {"first_half": first, "repeat": repeat}}
+    for label, hs in (("top_induction_head", [ih]), ("induction_heads", ihs), ("prev_token_head", [prev])):
+        for kind in ("zero", "mean", "resample"):
+            f, r = ablation_losses(model, hs, kind, seg, cfg.seed)
+            out["losses"][f"{label}/{kind}"] = {"first_half": f, "repeat": r}
+    # Activation patching.
+    if cfg.patching:
+        for direction in cfg.patching:
+            res = patching_sweep(model, task, cfg.metric, direction, progress=progress)
+            run = save_patching_run(cfg.model, task, res, "first copy resampled (symmetric token replacement)",
+                                    f"induction_task(n={cfg.n_prompts}, segment={seg}, seed={cfg.seed})",
+                                    slug=f"induction-{direction}", root=runs_root)
+            out["runs"].append(run)
+            out[f"patching_{direction}_heads"] = res.sweeps["heads"].tolist()
+    # Circuits.
+    graph = EdgeGraph.from_model(model)
+    ev = CircuitEval.prepare(model, graph, task, cfg.metric, cfg.ablation)
+    adv_task = induction_task(cfg.n_adversarial, seg, vocab, seed=cfg.seed + 7)
+    adv_ev = CircuitEval.prepare(model, graph, adv_task, cfg.metric, cfg.ablation)
+    budget = max(1, int(cfg.budget_fraction * graph.n_edges))
+    out.update({"edges_total": graph.n_edges, "budget_edges": budget, "clean_value": ev.clean_value,
+                "corrupt_value": ev.corrupt_value, "circuits": {}})
+    all_ks = list(range(graph.n_edges + 1))
+    for method in cfg.methods:
+        if method == "acdc":
+            circuit = acdc(ev, cfg.acdc_threshold, "kl", progress=progress)
+        else:
+            scores = task_attribution(model, graph, task, cfg.metric, method, steps=cfg.ig_steps,
+                                      ablation=cfg.ablation, progress=progress)
+            curve0 = faithfulness_curve(ev, scores.abs(), all_ks)
+            n90 = _edges_for(curve0, 0.9)
+            circuit = top_n_circuit(graph, scores, n90 if n90 is not None else graph.n_edges, method)
+        curve = faithfulness_curve(ev, circuit.ranking(), all_ks)
+        recovered = ev.recovered(circuit.keep)
+        adv = adversarial_eval(adv_ev, circuit.keep)
+        path = path_edges(graph, circuit, prev, ihs)
+        summary = {"edges_kept": circuit.edges_kept, "fraction_kept": circuit.edges_kept / graph.n_edges,
+                   "metric_recovered": recovered, "faithfulness_auc": curve["auc"],
+                   "edges_for_90pct": _edges_for(curve, 0.9), "recovered_at_budget": _value_at(curve, budget),
+                   "prev_to_induction_key_edges": path, "adversarial_percentiles": adv["percentiles"],
+                   "adversarial_recovered_mean": float(torch.tensor(adv["recovered"]).mean()),
+                   "kept": circuit.kept_edges(), "nodes": circuit.nodes()}
+        out["circuits"][method] = summary
+        run = save_circuit_run(
+            cfg.model, circuit, curve, cfg.metric, cfg.ablation, recovered, adversarial=adv,
+            extra_config={"task": f"induction_task(n={cfg.n_prompts}, segment={seg}, seed={cfg.seed})",
+                          "ig_steps": cfg.ig_steps if method == "eap-ig" else None,
+                          "adversarial_inputs": cfg.n_adversarial},
+            extra_metrics={"edges_for_90pct": summary["edges_for_90pct"],
+                           "recovered_at_5pct_edges": summary["recovered_at_budget"],
+                           "prev_to_induction_key_edges": len(path),
+                           "prev_token_head": out["prev_token_head"], "induction_head": out["induction_head"]},
+            slug=f"induction-{method}", root=runs_root)
+        out["runs"].append(run)
+    return out
+
+
+def demo_step(ctx: Any) -> list[Any]:
+    """``interp demo``: a small induction known answer (denoising patching, EAP-IG and ACDC circuits)."""
+    import time
+
+    from interp.circuits.cli import report
+    from interp.models import load_model
+
+    t0 = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and 2-core machines are shared
+    try:
+        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=5, methods=("eap-ig", "acdc"),
+                                     patching=("denoising",))
+        out = run_induction_circuit(cfg, ctx.runs_root, load_model(cfg.model, device=ctx.device), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    print("  circuits on toy:induction:\n    " + report(out).replace("\n", "\n    "))
+    print(f"  ({time.perf_counter() - t0:.0f} s)")
+    return out["runs"]
