@@ -29,6 +29,7 @@ class SinkConfig:
     """Knobs of :func:`measure_sinks`."""
 
     epsilon: float = 0.3  # Gu et al.; Barbero et al. use 0.8
+    extra_epsilons: tuple[float, ...] = (0.8,)  # also report first-token sink rates at these thresholds
     batch_size: int = 16
     head_threshold: float = 0.5  # a head is a sink head if >= this mass goes to one special token category
     massive_abs: float = 100.0  # Sun et al.: |a| > 100 ...
@@ -67,6 +68,8 @@ class SinkReport:
     alpha: torch.Tensor  # [L, H, K] mean alpha_k over samples in which key k is real
     sink_rate: torch.Tensor  # [L, H] fraction of samples with alpha_0 > epsilon
     sink_rate_by_pos: torch.Tensor  # [L, H, K] fraction of samples (with key k real) with alpha_k > epsilon
+    sink_rate_eps: torch.Tensor  # [E, L, H] first-token sink rate at each of extra_epsilons
+    extra_epsilons: list[float]
     mass: torch.Tensor  # [L, H, C] mean attention mass per real query on each category
     v_norm: torch.Tensor  # [L, H, C] mean value-vector norm (hook_v) of the tokens of each category
     categories: list[str]
@@ -99,7 +102,7 @@ class SinkReport:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {"alpha": self.alpha, "sink_rate": self.sink_rate, "sink_rate_by_pos": self.sink_rate_by_pos,
-               "mass": self.mass, "v_norm": self.v_norm}
+               "sink_rate_eps": self.sink_rate_eps, "mass": self.mass, "v_norm": self.v_norm}
         for k, v in self.massive_summary.items():
             out[k] = torch.tensor(v, dtype=torch.float32)
         if self.example_pattern is not None:
@@ -112,6 +115,8 @@ class _Accumulator:
 
     def __init__(self, n_layers: int, n_heads: int, seq_len: int, n_cat: int, cfg: SinkConfig) -> None:
         self.eps = cfg.epsilon
+        self.extra = torch.tensor(cfg.extra_epsilons, dtype=torch.float64)
+        self.above_extra = torch.zeros(len(self.extra), n_layers, n_heads, dtype=torch.float64)
         self.alpha_sum = torch.zeros(n_layers, n_heads, seq_len, dtype=torch.float64)
         self.above = torch.zeros(n_layers, n_heads, seq_len, dtype=torch.float64)
         self.key_count = torch.zeros(seq_len, dtype=torch.float64)
@@ -126,6 +131,8 @@ class _Accumulator:
         ok = ~torch.isnan(alpha)
         self.alpha_sum[layer] += torch.where(ok, alpha, 0).sum(0)
         self.above[layer] += (ok & (alpha > self.eps)).sum(0)
+        a0 = alpha[..., 0]  # [batch, head]; NaN-free: position 0 is always real
+        self.above_extra[:, layer] += (a0[None] > self.extra[:, None, None]).sum(1)
         mass, n_q = category_mass(pattern, cats, self.mass_sum.shape[-1], mask)
         self.mass_sum[layer] += mass.cpu().double()
         if layer == 0:
@@ -146,6 +153,8 @@ class _Accumulator:
             "alpha": (self.alpha_sum / kc).float(),
             "sink_rate": (self.above[..., 0] / kc[0]).float(),
             "sink_rate_by_pos": (self.above / kc).float(),
+            "sink_rate_eps": (self.above_extra / kc[0]).float(),
+            "extra_epsilons": self.extra.tolist(),
             "mass": (self.mass_sum / max(self.n_queries, 1)).float(),
             "v_norm": (self.v_sum / self.v_count.clamp(min=1)).float(),
             "categories": categories,
@@ -268,7 +277,8 @@ def example_pattern(model: Any, corpus: TokenizedCorpus, length: int,
 
 def sinks_meta(report: SinkReport, head_threshold: float = 0.5) -> dict[str, Any]:
     """The ``sinks.json`` artifact of a ``sinks`` run (docs/runs.md)."""
-    return {"epsilon": report.epsilon, "categories": report.categories, "causal": report.causal,
+    return {"epsilon": report.epsilon, "extra_epsilons": report.extra_epsilons,
+            "categories": report.categories, "causal": report.causal,
             "n_samples": report.n_samples, "head_threshold": head_threshold,
             "sink_heads": report.sink_heads(head_threshold), "massive": report.massive,
             "n_massive": report.n_massive, "example_tokens": report.example_tokens}
