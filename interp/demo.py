@@ -102,7 +102,8 @@ def heads_step(ctx: DemoContext) -> list[Run]:
     return [_heads_run(ctx.runs_root, ctx.device)]
 
 
-DEMO_STEPS: list[str] = ["interp.demo:capture_step", "interp.demo:heads_step"]
+DEMO_STEPS: list[str] = ["interp.demo:capture_step", "interp.demo:heads_step",
+                         "interp.sinks.analysis:demo_step"]
 
 
 def _step(name: str) -> Any:

@@ -77,3 +77,17 @@ def summary_lines(report: SinkReport, head_threshold: float = 0.5) -> list[str]:
         lines.append(f"massive activations: {report.n_massive} entries; per-layer max |a| / median |a| = "
                      + ", ".join(f"{r:.0f}" for r in s["resid_ratio"]))
     return lines
+
+
+def demo_step(ctx: Any) -> list[Any]:
+    """``interp demo``: MiniLM's attention sinks on a slice of the shipped corpus, with interventions."""
+    from interp.sinks.interventions import INTERVENTIONS
+
+    run, report = sinks_analysis("minilm", seq_len=128, max_seqs=min(ctx.max_seqs, 32),
+                                 config=SinkConfig(progress=False), interventions=INTERVENTIONS,
+                                 intervention_seqs=min(ctx.max_seqs, 4), root=ctx.runs_root, device=ctx.device,
+                                 slug="demo-minilm-sinks")
+    heads = report.sink_heads()
+    print(f"  minilm sinks: [CLS] gets {float(report.mass[..., 0].mean()):.0%} of attention, first-token sink "
+          f"rate {report.overall_sink_rate:.2f}, {len(heads)} sink heads, {run.metrics['seconds']} s -> {run.path}")
+    return [run]
