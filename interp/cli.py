@@ -28,6 +28,7 @@ from typing import Any, Sequence
 COMMAND_MODULES: list[str] = [
     "interp.sae.cli",
     "interp.circuits.cli",
+    "interp.sinks.cli",
 ]
 
 

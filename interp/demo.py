@@ -104,7 +104,8 @@ def heads_step(ctx: DemoContext) -> list[Run]:
 
 DEMO_STEPS: list[str] = ["interp.demo:capture_step", "interp.demo:heads_step",
                          "interp.sae.demo:demo_step", "interp.probes.demo:demo_step",
-                         "interp.circuits.induction_circuit:demo_step"]
+                         "interp.circuits.induction_circuit:demo_step",
+                         "interp.sinks.analysis:demo_step"]
 
 
 def _step(name: str) -> Any:

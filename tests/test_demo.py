@@ -10,7 +10,7 @@ from interp.sae import load_sae
 
 def test_demo_writes_readable_runs(tmp_path):
     runs = run_demo(max_seqs=8, runs_root=tmp_path)
-    assert [r.kind for r in runs] == ["capture", "capture", "heads", "sae", "probe", "patching", "circuit", "circuit"]
+    assert [r.kind for r in runs] == ["capture", "capture", "heads", "sae", "probe", "patching", "circuit", "circuit", "sinks"]
     assert {r.path for r in list_runs(tmp_path)} == {r.path for r in runs}
     assert all(r.status == "complete" for r in runs)
     by_kind = {r.kind: r for r in runs}
@@ -34,3 +34,7 @@ def test_demo_writes_readable_runs(tmp_path):
     circuits = {r.config["method"]: r.metrics for r in runs if r.kind == "circuit"}
     assert set(circuits) == {"eap-ig", "acdc"}
     assert all(m["prev_to_induction_key_edges"] >= 1 and m["metric_recovered"] > 0.8 for m in circuits.values())
+
+    sinks = by_kind["sinks"]
+    assert sinks.model == "minilm" and sinks.read_tensors("sinks")["mass"].shape == (6, 12, 4)
+    assert sinks.metrics["first_token_mass"] > 0.1 and "interventions" in sinks.artifacts

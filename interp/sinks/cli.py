@@ -1,0 +1,45 @@
+"""``interp sinks``: measure attention sinks of a model on a corpus and record a ``sinks`` run.
+
+    interp sinks --model minilm --max-seqs 128
+    interp sinks --model toy:toylm --epsilon 0.8 --interventions mask_sink drop_first
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from interp.cli import add_runs_arg
+    from interp.sinks.interventions import INTERVENTIONS
+
+    p = sub.add_parser("sinks", help="attention sinks: sink rate, mass on special tokens, massive activations")
+    p.add_argument("--model", required=True, help="model spec: toy:NAME, minilm, a HF folder or hub name")
+    p.add_argument("--corpus", nargs="*", help=".txt/.jsonl files or folders (default: the shipped corpus)")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--max-seqs", type=int, default=128, help="sequences to average over (default 128)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epsilon", type=float, default=0.3, help="sink-rate threshold (Gu et al. 0.3; Barbero et al. 0.8)")
+    p.add_argument("--head-threshold", type=float, default=0.5, help="mass on one special token that makes a sink head")
+    p.add_argument("--massive-abs", type=float, default=100.0, help="massive activation: |a| above this ...")
+    p.add_argument("--massive-ratio", type=float, default=1000.0, help="... and this many times the median |a|")
+    p.add_argument("--interventions", nargs="*", default=[], choices=INTERVENTIONS, metavar="NAME",
+                   help=f"also run interventions: {', '.join(INTERVENTIONS)}")
+    p.add_argument("--intervention-seqs", type=int, default=32)
+    p.add_argument("--device", default=None)
+    add_runs_arg(p)
+    p.set_defaults(func=cmd_sinks)
+
+
+def cmd_sinks(args: argparse.Namespace) -> int:
+    from interp.sinks.analysis import sinks_analysis, summary_lines
+    from interp.sinks.measure import SinkConfig
+
+    cfg = SinkConfig(epsilon=args.epsilon, batch_size=args.batch_size, head_threshold=args.head_threshold,
+                     massive_abs=args.massive_abs, massive_ratio=args.massive_ratio)
+    run, report = sinks_analysis(args.model, corpus=args.corpus, seq_len=args.seq_len, max_seqs=args.max_seqs,
+                                 config=cfg, interventions=args.interventions,
+                                 intervention_seqs=args.intervention_seqs, root=args.runs, device=args.device)
+    print("\n".join(summary_lines(report, cfg.head_threshold)))
+    print(f"run: {run.path}")
+    return 0
