@@ -25,7 +25,9 @@ from typing import Any, Sequence
 
 
 # Modules whose ``register(subparsers)`` adds more commands (``interp sae ...`` and so on).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "interp.dashboard_cli",
+]
 
 
 def add_runs_arg(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,104 @@
+"""``interp dashboard``: start the Streamlit dashboard (apps/dashboard.py) on the runs folder.
+
+The app lives in ``apps/`` next to the ``interp`` package (an editable install or a
+checkout), not inside it, because Streamlit runs it as a script. This module finds
+it, and starts ``streamlit run`` bound to localhost by default (pass ``--host
+0.0.0.0`` to share it on a network you trust), with ``$INTERP_RUNS`` pointing at the
+runs folder. :func:`start_server` / :func:`wait_until_up` are reused by the browser
+test and ``experiments/screenshots.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 8501
+
+
+def app_path() -> Path:
+    """apps/dashboard.py of this checkout; a clear error when the install has no apps/ folder."""
+    import interp
+
+    path = Path(interp.__file__).resolve().parents[1] / "apps" / "dashboard.py"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"The dashboard app is not at {path}: `interp dashboard` needs the project checkout "
+            "(apps/ next to interp/), e.g. `pip install -e .` from a clone of the repository.")
+    return path
+
+
+def streamlit_command(port: int = DEFAULT_PORT, host: str = "127.0.0.1", headless: bool = False) -> list[str]:
+    """The ``streamlit run`` command line for the dashboard."""
+    return [sys.executable, "-m", "streamlit", "run", str(app_path()),
+            "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true" if headless else "false",
+            "--browser.gatherUsageStats", "false", "--global.developmentMode", "false"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(runs: str | Path | None, port: int, host: str = "127.0.0.1", headless: bool = True,
+                 **popen: Any) -> subprocess.Popen:
+    """Start the dashboard as a subprocess on ``runs`` (default: $INTERP_RUNS or ./runs)."""
+    from interp.runs import runs_root
+
+    env = {**os.environ, "INTERP_RUNS": str(runs_root(runs).resolve()), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(streamlit_command(port, host, headless), env=env, **popen)
+
+
+def wait_until_up(url: str, proc: subprocess.Popen | None = None, timeout: float = 90.0) -> None:
+    """Poll Streamlit's health endpoint until it answers; raise if the server dies or never comes up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the dashboard server exited with code {proc.returncode} before it came up.")
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"the dashboard did not answer at {url} within {timeout:.0f} s.")
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from interp.runs import runs_root
+
+    app_path()  # fail early, with the explanation, if apps/ is missing
+    root = runs_root(args.runs).resolve()
+    shown_host = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
+    print(f"interp dashboard: http://{shown_host}:{args.port}  (runs: {root}; Ctrl-C stops it)", flush=True)
+    if not root.is_dir():
+        print(f"note: {root} does not exist yet; `interp demo` writes a first set of runs.", flush=True)
+    proc = start_server(root, args.port, args.host, headless=args.headless)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=10)
+        return 0
+
+
+def register(sub: Any) -> None:
+    from interp.cli import add_runs_arg
+
+    p = sub.add_parser("dashboard", help="browse runs, SAE features, attention, sinks, circuits, probes (Streamlit)",
+                       description="Start the Streamlit dashboard on the runs folder; open the printed URL.")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 shares it on the network)")
+    p.add_argument("--headless", action="store_true", help="do not open a browser window")
+    add_runs_arg(p)
+    p.set_defaults(func=cmd_dashboard)
