@@ -1,6 +1,6 @@
 """What every dashboard page shares: the runs folder, picking a run, URL state, caching, errors.
 
-Pages are short scripts (apps/pages/*.py) that read runs as docs/runs.md says,
+Pages are short scripts (apps/views/*.py) that read runs as docs/runs.md says,
 through ``interp.runs`` only. Three rules live here so each page gets them for free:
 
 * **Shareable state**: the chosen run, feature, layer and head are mirrored in
@@ -29,13 +29,13 @@ APP_DIR = Path(__file__).resolve().parent
 
 # Which page shows a run of each kind (paths relative to apps/dashboard.py).
 PAGE_FOR_KIND = {
-    "sae": "pages/features.py",
-    "sinks": "pages/sinks.py",
-    "sink-emergence": "pages/sinks.py",
-    "circuit": "pages/circuits.py",
-    "patching": "pages/circuits.py",
-    "probe": "pages/probes.py",
-    "heads": "pages/attention.py",
+    "sae": "views/features.py",
+    "sinks": "views/sinks.py",
+    "sink-emergence": "views/sinks.py",
+    "circuit": "views/circuits.py",
+    "patching": "views/circuits.py",
+    "probe": "views/probes.py",
+    "heads": "views/attention.py",
 }
 
 

@@ -3,8 +3,9 @@
 A multipage Streamlit app over the runs folder ($INTERP_RUNS, default ./runs):
 Runs (the registry), Features (SAE runs), Attention (any model, live), Sinks,
 Circuits (circuit discovery and patching runs) and Probes. Each page is a script in
-apps/pages/; the shared pieces (run picker, URL state, caching, error display) are
-in apps/common.py; every figure comes from ``interp.viz`` so notebooks draw the same.
+apps/views/ (not pages/, which Streamlit would also auto-register as pages); the
+shared pieces (run picker, URL state, caching, error display) are in apps/common.py;
+every figure comes from ``interp.viz`` so notebooks draw the same.
 """
 
 import sys
@@ -14,16 +15,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # pages import `common
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="interp dashboard", page_icon="🔬", layout="wide")
+st.set_page_config(page_title="interp dashboard", page_icon=":material/biotech:", layout="wide")
 
 pages = {
-    "Registry": [st.Page("pages/runs.py", title="Runs", icon="🗂️", url_path="runs", default=True)],
+    "Registry": [st.Page("views/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs", default=True)],
     "Analyses": [
-        st.Page("pages/features.py", title="Features", icon="✨", url_path="features"),
-        st.Page("pages/attention.py", title="Attention", icon="👀", url_path="attention"),
-        st.Page("pages/sinks.py", title="Sinks", icon="🕳️", url_path="sinks"),
-        st.Page("pages/circuits.py", title="Circuits", icon="🔌", url_path="circuits"),
-        st.Page("pages/probes.py", title="Probes", icon="📈", url_path="probes"),
+        st.Page("views/features.py", title="Features", icon=":material/auto_awesome:", url_path="features"),
+        st.Page("views/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+        st.Page("views/sinks.py", title="Sinks", icon=":material/adjust:", url_path="sinks"),
+        st.Page("views/circuits.py", title="Circuits", icon=":material/hub:", url_path="circuits"),
+        st.Page("views/probes.py", title="Probes", icon=":material/show_chart:", url_path="probes"),
     ],
 }
 nav = st.navigation(pages)

@@ -40,7 +40,8 @@ def streamlit_command(port: int = DEFAULT_PORT, host: str = "127.0.0.1", headles
     return [sys.executable, "-m", "streamlit", "run", str(app_path()),
             "--server.address", host, "--server.port", str(port),
             "--server.headless", "true" if headless else "false",
-            "--browser.gatherUsageStats", "false", "--global.developmentMode", "false"]
+            "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+            "--client.toolbarMode", "minimal"]
 
 
 def free_port() -> int:
@@ -102,3 +103,31 @@ def register(sub: Any) -> None:
     p.add_argument("--headless", action="store_true", help="do not open a browser window")
     add_runs_arg(p)
     p.set_defaults(func=cmd_dashboard)
+
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--no-first-run", "--hide-scrollbars"]
+
+
+def chromium_driver(user_data_dir: str | Path, width: int = 1500, height: int = 1100) -> Any:
+    """A Selenium driver for Debian's headless chromium (``apt-get install chromium chromium-driver``).
+
+    Used by the browser test and ``experiments/screenshots.py``; raises a clear error
+    when chromium, chromedriver or selenium (the ``dev`` extra) is missing.
+    """
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"{' and '.join(missing)} not found: install them with "
+                                "`apt-get install -y chromium chromium-driver` (.ci/run does).")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        raise ImportError("selenium is not installed: `pip install -e '.[dev]'`.") from exc
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", f"--window-size={width},{height}"]:
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)

@@ -101,22 +101,30 @@ def logit_effects(pos_tokens: Sequence[str], pos_vals: Any, neg_tokens: Sequence
 
 # --- circuits and patching ----------------------------------------------------------------------
 
-def graph_layout(nodes: Sequence[dict[str, Any]]) -> dict[str, tuple[float, float]]:
-    """x = depth (input, then per layer heads before the MLP, then output), y = spread within a column."""
-    def depth(n: dict[str, Any]) -> float:
-        t, layer = n.get("type"), n.get("layer")
-        if t == "input":
-            return -1.0
-        if t == "output" or layer is None:
-            return 1e9
-        return float(layer) + (0.5 if t == "mlp" else 0.0)
+def _depth(n: dict[str, Any]) -> float:
+    t, layer = n.get("type"), n.get("layer")
+    if t == "input":
+        return -1.0
+    if t == "output" or layer is None:
+        return 1e9
+    return float(layer) + (0.5 if t == "mlp" else 0.0)
 
+
+def _column_name(depth: float) -> str:
+    if depth < 0:
+        return "input"
+    if depth >= 1e9:
+        return "output"
+    return f"L{int(depth)} {'mlp' if depth % 1 else 'attn'}"
+
+
+def graph_layout(nodes: Sequence[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """x = depth column (input, then per layer its heads then its MLP, then output), y = spread in the column."""
     columns: dict[float, list[str]] = {}
     for n in nodes:
-        columns.setdefault(depth(n), []).append(n["name"])
-    order = sorted(columns)
+        columns.setdefault(_depth(n), []).append(n["name"])
     pos = {}
-    for x, key in enumerate(order):
+    for x, key in enumerate(sorted(columns)):
         names = columns[key]
         for i, name in enumerate(names):
             pos[name] = (float(x), (len(names) - 1) / 2 - i)
@@ -126,11 +134,14 @@ def graph_layout(nodes: Sequence[dict[str, Any]]) -> dict[str, tuple[float, floa
 def circuit_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]], circuit_only: bool = False,
                   title: str | None = None) -> go.Figure:
     """A circuit graph (graph.json): nodes by depth, edges as lines whose width is |score|; circuit edges in colour."""
-    pos = graph_layout(nodes)
     shown = [e for e in edges if e.get("in_circuit") or not circuit_only]
-    missing = {n for e in shown for n in (e["src"], e["dst"]) if n not in pos}
+    known = {n["name"] for n in nodes}
+    missing = {n for e in shown for n in (e["src"], e["dst"]) if n not in known}
     if missing:
         raise ValueError(f"edges name nodes that are not in the node list: {sorted(missing)[:5]}")
+    used = {n for e in shown for n in (e["src"], e["dst"])} if circuit_only else known
+    nodes = [n for n in nodes if n["name"] in used]
+    pos = graph_layout(nodes)
     top = max((abs(float(e.get("score", 0))) for e in shown), default=1.0) or 1.0
     fig = go.Figure()
     for in_c, colour, name in ((False, "rgba(160,160,160,0.35)", "pruned edge"), (True, "#e8590c", "circuit edge")):
@@ -140,18 +151,18 @@ def circuit_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any
             fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line=dict(width=w, color=colour),
                                      name=name, legendgroup=name, showlegend=i == 0, hoverinfo="text",
                                      text=f"{e['src']} → {e['dst']}: {float(e.get('score', 0)):.4f}"))
-    used = {n for e in shown for n in (e["src"], e["dst"])} if circuit_only else set(pos)
-    names = [n["name"] for n in nodes if n["name"] in used]
+    names = [n["name"] for n in nodes]
     colours = {"input": "#495057", "head": "#4c6ef5", "mlp": "#2f9e44", "output": "#495057"}
-    types = {n["name"]: n.get("type", "head") for n in nodes}
     fig.add_trace(go.Scatter(x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="markers+text",
                              text=names, textposition="top center", name="node", showlegend=False,
-                             marker=dict(size=16, color=[colours.get(types[n], "#868e96") for n in names],
+                             marker=dict(size=16, color=[colours.get(n.get("type"), "#868e96") for n in nodes],
                                          line=dict(width=1, color="white")), hoverinfo="text"))
-    fig.update_xaxes(visible=False)
+    depths = sorted({_depth(n) for n in nodes})
+    fig.update_xaxes(tickmode="array", tickvals=list(range(len(depths))), ticktext=[_column_name(d) for d in depths],
+                     showgrid=False, zeroline=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(title=title, height=520, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.05))
+                      legend=dict(orientation="h", y=-0.12))
     return fig
 
 

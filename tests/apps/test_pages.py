@@ -67,7 +67,7 @@ def test_runs_page_filters_and_links_the_selected_run(app, runs):
 
 
 def test_pages_explain_an_empty_runs_folder(app):
-    for page in ["pages/runs.py", "pages/features.py", "pages/sinks.py", "pages/circuits.py", "pages/probes.py"]:
+    for page in ["views/runs.py", "views/features.py", "views/sinks.py", "views/circuits.py", "views/probes.py"]:
         at = app(page)
         _ok(at)
         assert at.info, page
@@ -78,7 +78,7 @@ def test_pages_explain_an_empty_runs_folder(app):
 
 def test_features_page_shows_the_chosen_feature(app, runs):
     f = 3
-    at = app("pages/features.py", run=_ref(runs["sae"]), feature=str(f))
+    at = app("views/features.py", run=_ref(runs["sae"]), feature=str(f))
     _ok(at)
     assert not at.error
     assert at.number_input(key="feature").value == f
@@ -99,7 +99,7 @@ def test_features_page_shows_the_chosen_feature(app, runs):
 
 
 def test_features_index_searches_tokens_and_sorts(app, runs):
-    at = app("pages/features.py", run=_ref(runs["sae"]))
+    at = app("views/features.py", run=_ref(runs["sae"]))
     table = at.dataframe[0].value
     assert fixture_runs.DEAD not in set(table["feature"])  # dead latents hidden by default
     assert list(table["max_act"]) == sorted(table["max_act"], reverse=True)
@@ -112,7 +112,7 @@ def test_features_index_searches_tokens_and_sorts(app, runs):
 
 
 def test_features_neighbour_jump(app, runs):
-    at = app("pages/features.py", run=_ref(runs["sae"]), feature="2")
+    at = app("views/features.py", run=_ref(runs["sae"]), feature="2")
     nb = int(runs["sae"].read_tensors("features")["neighbour_ids"][2, 0])
     at.selectbox(key="nb_pick").select(nb).run()
     _ok(at)
@@ -122,14 +122,14 @@ def test_features_neighbour_jump(app, runs):
 
 def test_features_corrupt_artifact_shows_an_error_not_a_traceback(app, runs):
     (runs["sae"].path / "features.safetensors").write_bytes(b"garbage")
-    at = app("pages/features.py", run=_ref(runs["sae"]))
+    at = app("views/features.py", run=_ref(runs["sae"]))
     _ok(at)
     assert any("features.safetensors" in e.value for e in at.error)
 
 
 def test_link_to_a_corrupt_run_shows_an_error(app, runs):
     bad = fixture_runs.corrupt_run(runs_root(), "sae")
-    at = app("pages/features.py", run=f"sae/{bad.name}")
+    at = app("views/features.py", run=f"sae/{bad.name}")
     _ok(at)
     assert any(bad.name in e.value for e in at.error)
     assert at.html  # the readable sae run is still shown
@@ -139,7 +139,7 @@ def test_features_live_text_without_load_sae_says_why(app, runs, monkeypatch):
     import interp.sae
 
     monkeypatch.delattr(interp.sae, "load_sae", raising=False)
-    at = app("pages/features.py", run=_ref(runs["sae"]))
+    at = app("views/features.py", run=_ref(runs["sae"]))
     at.button(key="own_go").click().run()
     _ok(at)
     assert any("load_sae" in e.value for e in at.error)
@@ -170,7 +170,7 @@ def test_features_live_text_runs_model_and_sae(app, runs, monkeypatch):
 
     monkeypatch.setattr(interp.sae, "load_sae", _relu_sae_loader, raising=False)
     f, text = 4, "Mr. Darcy looked at the sea."
-    at = app("pages/features.py", run=_ref(runs["sae"]), feature=str(f))
+    at = app("views/features.py", run=_ref(runs["sae"]), feature=str(f))
     at.text_area(key="own_text").input(text).run()
     at.button(key="own_go").click().run()
     _ok(at)
@@ -192,7 +192,7 @@ def test_features_live_text_runs_model_and_sae(app, runs, monkeypatch):
 def test_attention_page_on_the_induction_model(app, runs):
     from interp.viz.attention import sink_mass
 
-    at = app("pages/attention.py", model="toy:induction", layer="1", head="2")
+    at = app("views/attention.py", model="toy:induction", layer="1", head="2")
     _ok(at)
     assert not at.error
     assert at.selectbox(key="att_layer").value == 1 and at.selectbox(key="att_head").value == 2
@@ -210,7 +210,7 @@ def test_attention_page_on_the_induction_model(app, runs):
 
 
 def test_attention_page_on_typed_text(app):
-    at = app("pages/attention.py", model="toy:toylm")
+    at = app("views/attention.py", model="toy:toylm")
     at.text_area(key="att_text").input("Elizabeth smiled at Darcy").run()
     _ok(at)
     one = _charts(at)[2]
@@ -221,7 +221,7 @@ def test_attention_page_on_typed_text(app):
 # --- Sinks, Circuits, Probes ------------------------------------------------------------------------
 
 def test_sinks_page(app, runs):
-    at = app("pages/sinks.py", run=_ref(runs["sinks"]))
+    at = app("views/sinks.py", run=_ref(runs["sinks"]))
     _ok(at)
     assert not at.error
     charts = _charts(at)
@@ -233,7 +233,7 @@ def test_sinks_page(app, runs):
 
 
 def test_circuits_page(app, runs):
-    at = app("pages/circuits.py", run=_ref(runs["circuit"]))
+    at = app("views/circuits.py", run=_ref(runs["circuit"]))
     _ok(at)
     assert not at.error
     charts = _charts(at)
@@ -247,7 +247,7 @@ def test_circuits_page(app, runs):
 
 
 def test_probes_page(app, runs):
-    at = app("pages/probes.py", run=_ref(runs["probe"]))
+    at = app("views/probes.py", run=_ref(runs["probe"]))
     _ok(at)
     assert not at.error
     names = {t["name"] for t in _charts(at)[0]["data"]}
@@ -257,6 +257,6 @@ def test_probes_page(app, runs):
 
 def test_missing_artifact_file_is_reported(app, runs):
     (runs["probe"].path / "results.json").unlink()
-    at = app("pages/probes.py", run=_ref(runs["probe"]))
+    at = app("views/probes.py", run=_ref(runs["probe"]))
     _ok(at)
     assert any("results.json" in e.value for e in at.error)

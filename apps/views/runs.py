@@ -59,7 +59,7 @@ with common.guard("the run list"):
         params = {"run": common.run_ref(run)}
         if run.kind == "heads" and run.model:
             params = {"model": run.model}
-        st.page_link(page, label=f"Open on the {page.split('/')[-1][:-3].title()} page →", icon="➡️",
+        st.page_link(page, label=f"Open on the {page.split('/')[-1][:-3].title()} page →", icon=":material/arrow_forward:",
                      query_params=params)
     if run.error:
         st.error(f"This run {run.status}: {run.error}")

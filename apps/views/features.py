@@ -21,19 +21,19 @@ if run is None:
 
 
 def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
-    """Rows of coloured contexts (tokens [n, ctx] int, acts [n, ctx]); rows with value 0 are empty slots."""
-    shown = 0
+    """Coloured contexts, one row each (tokens [n, ctx] int, acts [n, ctx]); rows with value 0 are empty slots."""
+    rows = []
     for toks, a, v in zip(tokens, acts, values):
-        if v <= 0 or shown >= limit:
+        if v <= 0 or len(rows) >= limit:
             continue
-        strs = [vocab[t] if 0 <= t < len(vocab) else "" for t in toks]
         keep = [i for i, t in enumerate(toks) if t >= 0]  # -1: the window ran off its sequence
-        c1, c2 = st.columns([1, 12])
-        c1.markdown(f"`{v:.3f}`")
-        c2.html(context_html([strs[i] for i in keep], a[keep], max_act=scale,
-                             centre=keep.index(centre) if centre in keep else None))
-        shown += 1
-    if not shown:
+        strs = [vocab[toks[i]] if toks[i] < len(vocab) else "?" for i in keep]
+        ctx = context_html(strs, a[keep], max_act=scale, centre=keep.index(centre) if centre in keep else None)
+        rows.append(f'<div style="display: flex; gap: 0.8em; align-items: baseline;">'
+                    f'<code style="min-width: 4.5em; text-align: right;">{v:.3f}</code>{ctx}</div>')
+    if rows:
+        st.html("".join(rows))
+    else:
         st.caption("no examples")
 
 
@@ -93,7 +93,7 @@ with common.guard(f"SAE run {run.name}"):
         dens, mx = float(f["density"][i]), float(f["max_act"][i])
         st.subheader(f"Feature {i}")
         c = st.columns(3)
-        c[0].metric("density", f"{dens:.2e}")
+        c[0].metric("density", f"{dens:.2%}" if dens >= 1e-3 else f"{dens:.1e}")
         c[1].metric("max activation", f"{mx:.3f}")
         if "mean_act" in f:
             c[2].metric("mean (when firing)", f"{float(f['mean_act'][i]):.3f}")
