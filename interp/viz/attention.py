@@ -62,8 +62,10 @@ def attention_heatmap(pattern: Any, labels: Sequence[str] | None = None, title: 
     if p.ndim != 2:
         raise ValueError(f"pattern must be [query_pos, key_pos], got shape {p.shape}.")
     q, k = p.shape
-    qlab = list(labels) if labels is not None else [str(i) for i in range(q)]
-    klab = list(labels)[:k] if labels is not None else [str(i) for i in range(k)]
+    if labels is not None and len(labels) != k:
+        raise ValueError(f"{len(labels)} token labels for {k} positions.")
+    klab = [str(t) for t in labels] if labels is not None else [str(i) for i in range(k)]
+    qlab = klab[k - q:]  # queries are the last q positions (all of them for a full pattern)
     text = [[f"{qlab[i]} → {klab[j]}" for j in range(k)] for i in range(q)]
     fig = go.Figure(go.Heatmap(z=p, x=list(range(k)), y=list(range(q)), zmin=0, zmax=zmax,
                                colorscale="Blues", text=text,
