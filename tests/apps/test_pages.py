@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import fixture_runs
+from app_fixtures import app, runs  # noqa: F401 (pytest fixtures)
 from fixture_runs import SAE_TOKEN, WORDS
 from interp.runs import runs_root
 

@@ -1,4 +1,9 @@
-"""Fixture runs for the dashboard tests (see fixture_runs.py) and an AppTest factory."""
+"""Fixture runs for the dashboard tests (see fixture_runs.py) and an AppTest factory.
+
+Not a conftest.py: tests/models imports ``tiny_config`` from the top-level conftest
+by module name, which a second conftest module would shadow. Test modules import
+these fixtures by name instead.
+"""
 
 from __future__ import annotations
 
