@@ -66,3 +66,11 @@ def patterns(spec: str, tokens: tuple[int, ...]) -> np.ndarray:
     m = common.model(spec)
     p = attention_patterns(m, torch.tensor([tokens], dtype=torch.long))  # [layer, 1, head, q, k]
     return p[:, 0].float().cpu().numpy()
+
+
+@st.cache_data(show_spinner=False)
+def corpus_texts() -> list[str]:
+    """The default corpus's documents (for picking an example prompt)."""
+    from interp.datasets import load_texts
+
+    return load_texts()

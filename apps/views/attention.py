@@ -31,9 +31,7 @@ with common.guard("the attention patterns"):
     if m.tokenizer is not None:
         source = st.radio("input", ["type a prompt", "corpus example"], horizontal=True, key="att_source")
         if source == "corpus example":
-            from interp.datasets import load_texts
-
-            texts = load_texts()
+            texts = live.corpus_texts()
             doc = st.selectbox("document", range(min(len(texts), 200)), key="att_doc",
                                format_func=lambda i: f"{i}: {texts[i][:90]}…")
             text = texts[doc][:1500]
@@ -44,18 +42,24 @@ with common.guard("the attention patterns"):
         corpus = tokenize_corpus(m.tokenizer, [text], seq_len=min(int(m.cfg.n_ctx), MAX_TOKENS), max_seqs=1)
         ids = corpus.tokens[0, : int(corpus.attention_mask[0].sum())].tolist()
     else:
-        st.caption(f"{spec} has no tokenizer: it reads token ids. The default is a random segment followed by "
-                   "its repeat, where induction heads show their stripe.")
         extra = dict(getattr(getattr(m, "toy_config", None), "extra", {}) or {})
-        vocab = int(m.cfg.d_vocab)
-        c1, c2 = st.columns(2)
-        seg = c1.slider("segment length", 2, max(2, (min(int(m.cfg.n_ctx), MAX_TOKENS) - 1) // 2),
-                        min(int(extra.get("eval_segment", 10)), 12), key="att_seg")
-        seed = c2.number_input("seed", 0, 10_000, 0, key="att_seed")
-        g = torch.Generator().manual_seed(int(seed))
-        seq = torch.randint(1 if "bos" in extra else 0, vocab, (seg,), generator=g).tolist()
-        default = " ".join(map(str, ([int(extra["bos"])] if "bos" in extra else []) + seq + seq))
-        ids_text = st.text_input(f"token ids (0 … {vocab - 1})", default, key=f"att_ids_{seg}_{seed}")
+        vocab, n_ctx = int(m.cfg.d_vocab), min(int(m.cfg.n_ctx), MAX_TOKENS)
+        bos = [int(extra["bos"])] if "bos" in extra else []
+        if "eq_token" in extra:  # modular arithmetic: "a b ="
+            st.caption(f"{spec} reads token ids: `a b =` with a, b < {extra.get('p')}.")
+            default = f"17 42 {int(extra['eq_token'])}"
+        else:
+            st.caption(f"{spec} has no tokenizer: it reads token ids. The default is a random segment followed by "
+                       "its repeat, where induction heads show their stripe.")
+            c1, c2 = st.columns(2)
+            seg = c1.number_input("segment length", 1, max(1, (n_ctx - len(bos)) // 2),
+                                  min(int(extra.get("eval_segment", 10)), 12, max(1, (n_ctx - len(bos)) // 2)),
+                                  key="att_seg")
+            seed = c2.number_input("seed", 0, 10_000, 0, key="att_seed")
+            g = torch.Generator().manual_seed(int(seed))
+            seq = torch.randint(1 if bos else 0, vocab, (int(seg),), generator=g).tolist()
+            default = " ".join(map(str, bos + seq + seq))
+        ids_text = st.text_input(f"token ids (0 … {vocab - 1})", default, key=f"att_ids_{default}")
         try:
             ids = [int(t) for t in ids_text.replace(",", " ").split()]
         except ValueError:
@@ -83,8 +87,8 @@ with common.guard("the attention patterns"):
 
     st.subheader("One head")
     c1, c2 = st.columns(2)
-    layer = c1.selectbox("layer", range(n_layers), index=common.qp_int("layer", 0, 0, n_layers - 1), key="att_layer")
-    head = c2.selectbox("head", range(n_heads), index=common.qp_int("head", 0, 0, n_heads - 1), key="att_head")
+    layer = c1.selectbox("layer", range(n_layers), index=common.qp_int("layer", 0, 0, n_layers - 1), key=f"att_layer_{spec}")
+    head = c2.selectbox("head", range(n_heads), index=common.qp_int("head", 0, 0, n_heads - 1), key=f"att_head_{spec}")
     common.qp_set(layer=layer, head=head)
     st.plotly_chart(attention_heatmap(p[layer, head], labels,
                                       title=f"L{layer}H{head} · sink mass {sink[layer, head]:.2f}"), key="one")

@@ -132,19 +132,20 @@ def circuit_run(root) -> Run:
     nodes += [{"name": f"L{l}H{h}", "type": "head", "layer": l, "head": h} for l in range(2) for h in range(4)]
     nodes += [{"name": f"MLP{l}", "type": "mlp", "layer": l, "head": None} for l in range(2)]
     nodes += [{"name": "output", "type": "output", "layer": None, "head": None}]
-    edges = [{"src": "input", "dst": "L0H1", "score": 0.9, "in_circuit": True},
-             {"src": "L0H1", "dst": "L1H2", "score": 0.7, "in_circuit": True},
-             {"src": "L1H2", "dst": "output", "score": 1.1, "in_circuit": True},
-             {"src": "input", "dst": "MLP0", "score": 0.05, "in_circuit": False},
-             {"src": "MLP0", "dst": "L1H0", "score": -0.02, "in_circuit": False},
-             {"src": "L1H0", "dst": "output", "score": 0.01, "in_circuit": False}]
+    kept = [("input", "L0H1", 0.9), ("input", "L0H3", 0.4), ("L0H1", "L1H2", 0.7), ("L0H3", "L1H2", 0.3),
+            ("L0H1", "MLP0", 0.25), ("MLP0", "L1H2", 0.2), ("L1H2", "output", 1.1), ("MLP1", "output", 0.35),
+            ("L1H2", "MLP1", 0.3)]
+    pruned = [("input", "MLP0", 0.05), ("MLP0", "L1H0", -0.02), ("L1H0", "output", 0.01), ("L0H0", "L1H3", 0.02),
+              ("L1H3", "output", -0.01), ("L0H2", "MLP1", 0.03)]
+    edges = [{"src": a, "dst": b, "score": w, "in_circuit": True} for a, b, w in kept]
+    edges += [{"src": a, "dst": b, "score": w, "in_circuit": False} for a, b, w in pruned]
     with start_run("circuit", {"model": "toy:induction", "method": "eap", "top_n": 3, "ablation": "mean",
                                "metric": "logit_diff"}, model="toy:induction", slug="fixture-circuit", root=root) as run:
         _write(run, "graph", "graph.json", {"method": "eap", "nodes": nodes, "edges": edges})
-        _write(run, "faithfulness", "faithfulness.json", {"ablation": "mean", "edges_kept": [1, 2, 3, 6],
-                                                          "fraction_kept": [1 / 6, 2 / 6, 0.5, 1.0],
+        _write(run, "faithfulness", "faithfulness.json", {"ablation": "mean", "edges_kept": [3, 6, 9, 15],
+                                                          "fraction_kept": [0.2, 0.4, 0.6, 1.0],
                                                           "metric_recovered": [0.2, 0.55, 0.93, 1.0]})
-        run.metrics.update({"edges_kept": 3, "edges_total": 6, "fraction_kept": 0.5, "metric_recovered": 0.93})
+        run.metrics.update({"edges_kept": 9, "edges_total": 15, "fraction_kept": 0.6, "metric_recovered": 0.93})
     return run
 
 

@@ -196,7 +196,8 @@ def test_attention_page_on_the_induction_model(app, runs):
     at = app("views/attention.py", model="toy:induction", layer="1", head="2")
     _ok(at)
     assert not at.error
-    assert at.selectbox(key="att_layer").value == 1 and at.selectbox(key="att_head").value == 2
+    assert at.selectbox(key="att_layer_toy:induction").value == 1
+    assert at.selectbox(key="att_head_toy:induction").value == 2
     charts = _charts(at)
     grid = charts[0]
     assert sum(1 for t in grid["data"] if t["type"] == "heatmap") == 2 * 4  # layers x heads
@@ -210,13 +211,24 @@ def test_attention_page_on_the_induction_model(app, runs):
     assert len(charts) == 5  # + previous-token and induction scores from the fixture heads run
 
 
-def test_attention_page_on_typed_text(app):
-    at = app("views/attention.py", model="toy:toylm")
+@pytest.mark.parametrize("spec,first", [("toy:toylm", "<|bos|>"), ("minilm", "[CLS]")])
+def test_attention_page_on_typed_text(app, spec, first):
+    at = app("views/attention.py", model=spec)
     at.text_area(key="att_text").input("Elizabeth smiled at Darcy").run()
     _ok(at)
+    assert not at.error
     one = _charts(at)[2]
-    assert "Darcy" in " ".join(one["layout"]["xaxis"]["ticktext"])
-    assert one["layout"]["xaxis"]["ticktext"][0] == "<|bos|>"
+    ticks = one["layout"]["xaxis"]["ticktext"]
+    assert ticks[0] == first and "darcy" in "".join(ticks).lower()
+    assert len(_charts(at)[0]["data"]) == len(at.selectbox(key=f"att_layer_{spec}").options) * len(
+        at.selectbox(key=f"att_head_{spec}").options)
+
+
+def test_attention_page_on_modular_addition(app):
+    at = app("views/attention.py", model="toy:modadd")
+    _ok(at)
+    assert not at.error
+    assert _charts(at)[2]["layout"]["xaxis"]["ticktext"] == ["17", "42", "113"]
 
 
 # --- Sinks, Circuits, Probes ------------------------------------------------------------------------
@@ -240,7 +252,7 @@ def test_circuits_page(app, runs):
     charts = _charts(at)
     graph = charts[0]
     nodes = next(t for t in graph["data"] if t.get("mode") == "markers+text")
-    assert set(nodes["text"]) == {"input", "L0H1", "L1H2", "output"}  # circuit edges only by default
+    assert set(nodes["text"]) == {"input", "L0H1", "L0H3", "MLP0", "L1H2", "MLP1", "output"}  # circuit edges only by default
     assert list(_arr(charts[1]["data"][0]["y"])) == [0.2, 0.55, 0.93, 1.0]  # faithfulness curve
     patch_titles = [c["layout"]["title"]["text"] for c in charts[2:]]
     assert patch_titles == ["resid_pre: layer × position", "attn_out: layer × position", "heads: layer × head"]
