@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import traceback
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import streamlit as st
@@ -123,6 +123,31 @@ def select_run(kinds: Sequence[str], label: str = "Run", key: str = "run") -> Ru
     return run
 
 
+def show_run(kinds: Sequence[str], label: str, body: Callable[[Run], None], key: str = "run") -> Run | None:
+    """Pick a run of ``kinds`` and draw it with ``body(run)``, errors shown as messages (see guard)."""
+    run = select_run(kinds, label, key)
+    if run is not None:
+        with guard(f"{run.kind} run {run.name}"):
+            body(run)
+    return run
+
+
+def run_sections(title: str, sections: Sequence[tuple[str, Sequence[str], str, Callable[[Run], None]]]) -> None:
+    """A page over several run kinds: ``(name, kinds, picker label, body)`` per section, one shown at a time.
+
+    The section opened is the one whose kinds include the URL's run, so a link to any
+    of them lands on the right view.
+    """
+    st.title(title)
+    wanted_kind = (qp_get("run") or "").split("/", 1)[0]
+    names = [s[0] for s in sections]
+    default = next((i for i, s in enumerate(sections) if wanted_kind in s[1]), 0)
+    choice = st.radio("show", names, index=default, horizontal=True, key=f"_section_{title}",
+                      label_visibility="collapsed")
+    _, kinds, label, body = sections[names.index(choice)]
+    show_run(kinds, label, body)
+
+
 def _missing_run_message(ref: str) -> str:
     path = root() / ref
     try:
@@ -132,27 +157,32 @@ def _missing_run_message(ref: str) -> str:
     return "it is not a run of the kind this page shows."
 
 
-def _mtime(run: Run) -> float:
-    try:
-        return (run.path / "run.json").stat().st_mtime
-    except OSError:
-        return 0.0
+def stamp(run: Run, artifact: str | None = None) -> tuple[float, float]:
+    """Cache key part: when run.json and the artifact last changed (0 when missing)."""
+    def stat(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    art = run.path / run.artifacts[artifact] if artifact in run.artifacts else None
+    return stat(run.path / "run.json"), stat(art) if art is not None else 0.0
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _tensors(path: str, name: str, mtime: float) -> dict[str, np.ndarray]:
+def _tensors(path: str, name: str, mtime: tuple[float, float]) -> dict[str, np.ndarray]:
     run = load_run(path)
     return {k: v.float().numpy() if v.is_floating_point() else v.numpy() for k, v in run.read_tensors(name).items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _json(path: str, name: str, mtime: float) -> Any:
+def _json(path: str, name: str, mtime: tuple[float, float]) -> Any:
     return load_run(path).read_json(name)
 
 
 def tensors(run: Run, name: str, required: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """A safetensors artifact as numpy arrays (cached); a RunError names any required tensor it lacks."""
-    out = _tensors(str(run.path), name, _mtime(run))
+    out = _tensors(str(run.path), name, stamp(run, name))
     missing = [k for k in required if k not in out]
     if missing:
         raise RunError(f"The {name!r} artifact of run {run.name} lacks tensors {missing} "
@@ -162,7 +192,7 @@ def tensors(run: Run, name: str, required: Sequence[str] = ()) -> dict[str, np.n
 
 def json_artifact(run: Run, name: str, required: Sequence[str] = ()) -> Any:
     """A JSON artifact (cached); a RunError names any required key it lacks."""
-    out = _json(str(run.path), name, _mtime(run))
+    out = _json(str(run.path), name, stamp(run, name))
     missing = [k for k in required if not isinstance(out, dict) or k not in out]
     if missing:
         raise RunError(f"The {name!r} artifact of run {run.name} lacks keys {missing}; "

@@ -17,7 +17,7 @@ from interp.runs import Run
 
 
 @st.cache_resource(show_spinner="Loading the SAE…", max_entries=4)
-def sae(path: str, mtime: float) -> Any:
+def sae(path: str, mtime: tuple[float, float]) -> Any:
     """The SAE in an SAELens-format folder (cfg.json + sae_weights.safetensors), via interp.sae.load_sae."""
     try:
         from interp.sae import load_sae
@@ -51,7 +51,7 @@ def feature_on_text(run: Run, text: str) -> tuple[list[str], np.ndarray]:
     m, tokens = encode_tokens(run, text)
     acts = capture(m, tokens, [hook], progress=False).acts[hook].float()  # [pos, d_in]
     folder = run.artifact("sae")
-    model_sae = sae(str(folder), common._mtime(run))
+    model_sae = sae(str(folder), common.stamp(run, "sae"))
     device = next(model_sae.parameters()).device
     with torch.no_grad():
         z = model_sae.encode(acts.to(device))  # [pos, d_sae]

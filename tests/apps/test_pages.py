@@ -240,9 +240,13 @@ def test_sinks_page(app, runs):
     charts = _charts(at)
     rate = next(c for c in charts if c["layout"]["title"]["text"].startswith("Sink rate"))
     assert _arr(rate["data"][0]["z"]).shape == (2, 4)
-    assert any(c["layout"]["title"]["text"].startswith("Sink emergence") for c in charts)
-    assert any(c["layout"]["barmode"] == "stack" for c in charts if "barmode" in c["layout"])
-    assert any("Bennet" in str(d.value.to_dict()) or "<|bos|>" in str(d.value.to_dict()) for d in at.dataframe)
+    assert any(c["layout"].get("barmode") == "stack" for c in charts)
+    assert any("<|bos|>" in str(d.value.to_dict()) for d in at.dataframe)
+    at = app("views/sinks.py", run=_ref(runs["sink-emergence"]))  # a link to the other kind opens its section
+    _ok(at)
+    assert at.radio[0].value == "emergence over training"
+    assert _charts(at)[0]["layout"]["title"]["text"].startswith("Sink emergence")
+    assert list(at.dataframe[0].value["final sink rate"]) == [0.8, 0.5]
 
 
 def test_circuits_page(app, runs):
@@ -252,11 +256,15 @@ def test_circuits_page(app, runs):
     charts = _charts(at)
     graph = charts[0]
     nodes = next(t for t in graph["data"] if t.get("mode") == "markers+text")
-    assert set(nodes["text"]) == {"input", "L0H1", "L0H3", "MLP0", "L1H2", "MLP1", "output"}  # circuit edges only by default
+    assert set(nodes["text"]) == {"input", "L0H1", "L0H3", "MLP0", "L1H2", "MLP1", "output"}  # circuit edges only
     assert list(_arr(charts[1]["data"][0]["y"])) == [0.2, 0.55, 0.93, 1.0]  # faithfulness curve
-    patch_titles = [c["layout"]["title"]["text"] for c in charts[2:]]
-    assert patch_titles == ["resid_pre: layer × position", "attn_out: layer × position", "heads: layer × head"]
-    assert " Mary" in charts[2]["layout"]["xaxis"]["ticktext"]
+    at.radio[0].set_value("activation patching").run()
+    _ok(at)
+    assert at.query_params["run"] == _ref(runs["patching"])
+    charts = _charts(at)
+    assert [c["layout"]["title"]["text"] for c in charts] == [
+        "resid_pre: layer × position", "attn_out: layer × position", "heads: layer × head"]
+    assert " Mary" in charts[0]["layout"]["xaxis"]["ticktext"]
 
 
 def test_probes_page(app, runs):
