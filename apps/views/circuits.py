@@ -10,7 +10,7 @@ from interp.viz.dashboard import circuit_graph, faithfulness_curve, patching_hea
 
 def show_circuit(run):
     graph = common.json_artifact(run, "graph", ["nodes", "edges"])
-    common.metric_row(run.metrics, ["edges_kept", "edges_total", "fraction_kept", "metric_recovered"])
+    common.metric_row(run.metrics, ["edges_kept", "edges_total", "fraction_kept", "metric_recovered", "faithfulness_auc"])
     st.caption(f"{run.model} · {graph.get('method', run.config.get('method', '?'))} · "
                f"metric {run.config.get('metric', '?')} · ablation {run.config.get('ablation', '?')}")
     common.show_config(run)
@@ -19,12 +19,15 @@ def show_circuit(run):
     if "faithfulness" in run.artifacts:
         fa = common.json_artifact(run, "faithfulness", ["fraction_kept", "metric_recovered"])
         st.plotly_chart(faithfulness_curve(fa["fraction_kept"], fa["metric_recovered"], fa.get("edges_kept"),
-                                           title=f"Faithfulness ({fa.get('ablation', '?')} ablation)"),
+                                           title=f"Faithfulness ({fa.get('ablation', '?')} ablation"
+                                                 + (f", AUC {fa['auc']:.3f})" if "auc" in fa else ")")),
                         key="faith")
     if "adversarial" in run.artifacts:
         adv = common.json_artifact(run, "adversarial")
-        st.markdown("**Adversarial evaluation** (KL between circuit and model, per input)")
-        st.write({f"p{k}": v for k, v in adv.get("percentiles", {}).items()})
+        st.markdown("**Adversarial evaluation**: KL(full model ‖ circuit) per input; the worst inputs")
+        common.metric_row({f"KL p{k}": v for k, v in adv.get("percentiles", {}).items()}
+                          | ({"mean KL": adv["mean_kl"]} if "mean_kl" in adv else {}),
+                          [*(f"KL p{k}" for k in adv.get("percentiles", {})), "mean KL"])
         st.dataframe(pd.DataFrame(adv.get("worst", [])), hide_index=True)
     with st.expander("edges"):
         st.dataframe(pd.DataFrame(graph["edges"]).sort_values("score", key=abs, ascending=False),

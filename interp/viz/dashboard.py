@@ -101,6 +101,9 @@ def logit_effects(pos_tokens: Sequence[str], pos_vals: Any, neg_tokens: Sequence
 
 # --- circuits and patching ----------------------------------------------------------------------
 
+_QKV_OFFSET = {"q": 0.15, "k": 0.0, "v": -0.15}
+
+
 def _depth(n: dict[str, Any]) -> float:
     t, layer = n.get("type"), n.get("layer")
     if t == "input":
@@ -143,14 +146,31 @@ def circuit_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any
     nodes = [n for n in nodes if n["name"] in used]
     pos = graph_layout(nodes)
     top = max((abs(float(e.get("score", 0))) for e in shown), default=1.0) or 1.0
+    # One trace per (kept?, width bucket), segments separated by None: thousands of edges stay fast.
+    # An edge into a head's query/key/value input lands slightly above/at/below the head.
+    lines: dict[tuple[bool, int], tuple[list, list]] = {}
+    mid_x, mid_y, hover = [], [], []
+    for e in shown:
+        score = float(e.get("score", 0))
+        (x0, y0), (x1, y1) = pos[e["src"]], pos[e["dst"]]
+        y1 += _QKV_OFFSET.get(e.get("qkv"), 0.0)
+        xs, ys = lines.setdefault((bool(e.get("in_circuit")), min(5, int(6 * abs(score) / top))), ([], []))
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+        mid_x.append((x0 + x1) / 2)
+        mid_y.append((y0 + y1) / 2)
+        hover.append(f"{e['src']} → {e['dst']}{' (' + e['qkv'] + ')' if e.get('qkv') else ''}: {score:.4g}"
+                     + ("" if e.get("in_circuit") else " (pruned)"))
     fig = go.Figure()
-    for in_c, colour, name in ((False, "rgba(160,160,160,0.35)", "pruned edge"), (True, "#e8590c", "circuit edge")):
-        for i, e in enumerate(x for x in shown if bool(x.get("in_circuit")) == in_c):
-            (x0, y0), (x1, y1) = pos[e["src"]], pos[e["dst"]]
-            w = 0.5 + 5.5 * abs(float(e.get("score", 0))) / top
-            fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line=dict(width=w, color=colour),
-                                     name=name, legendgroup=name, showlegend=i == 0, hoverinfo="text",
-                                     text=f"{e['src']} → {e['dst']}: {float(e.get('score', 0)):.4f}"))
+    seen: set[bool] = set()
+    for (in_c, bucket), (xs, ys) in sorted(lines.items()):
+        name = "circuit edge" if in_c else "pruned edge"
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, legendgroup=name, showlegend=in_c not in seen,
+                                 hoverinfo="skip", line=dict(width=0.5 + 5.5 * (bucket + 1) / 6,
+                                                             color="#e8590c" if in_c else "rgba(160,160,160,0.35)")))
+        seen.add(in_c)
+    fig.add_trace(go.Scatter(x=mid_x, y=mid_y, mode="markers", marker=dict(size=8, opacity=0), text=hover,
+                             hoverinfo="text", showlegend=False, name="edges"))
     names = [n["name"] for n in nodes]
     colours = {"input": "#495057", "head": "#4c6ef5", "mlp": "#2f9e44", "output": "#495057"}
     fig.add_trace(go.Scatter(x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="markers+text",

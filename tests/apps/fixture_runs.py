@@ -128,24 +128,31 @@ def patching_run(root) -> Run:
 
 
 def circuit_run(root) -> Run:
-    nodes = [{"name": "input", "type": "input", "layer": None, "head": None}]
+    # As interp.circuits writes them (docs/runs.md): input at layer -1, logits at layer n_layers, q/k/v edges.
+    nodes = [{"name": "input", "type": "input", "layer": -1, "head": None}]
     nodes += [{"name": f"L{l}H{h}", "type": "head", "layer": l, "head": h} for l in range(2) for h in range(4)]
     nodes += [{"name": f"MLP{l}", "type": "mlp", "layer": l, "head": None} for l in range(2)]
-    nodes += [{"name": "output", "type": "output", "layer": None, "head": None}]
-    kept = [("input", "L0H1", 0.9), ("input", "L0H3", 0.4), ("L0H1", "L1H2", 0.7), ("L0H3", "L1H2", 0.3),
-            ("L0H1", "MLP0", 0.25), ("MLP0", "L1H2", 0.2), ("L1H2", "output", 1.1), ("MLP1", "output", 0.35),
-            ("L1H2", "MLP1", 0.3)]
-    pruned = [("input", "MLP0", 0.05), ("MLP0", "L1H0", -0.02), ("L1H0", "output", 0.01), ("L0H0", "L1H3", 0.02),
-              ("L1H3", "output", -0.01), ("L0H2", "MLP1", 0.03)]
-    edges = [{"src": a, "dst": b, "score": w, "in_circuit": True} for a, b, w in kept]
-    edges += [{"src": a, "dst": b, "score": w, "in_circuit": False} for a, b, w in pruned]
+    nodes += [{"name": "logits", "type": "output", "layer": 2, "head": None}]
+    kept = [("input", "L0H1", "v", 0.9), ("input", "L0H1", "q", 0.3), ("input", "L0H3", "k", 0.4),
+            ("L0H1", "L1H2", "k", 0.7), ("L0H3", "L1H2", "q", 0.3), ("L0H1", "MLP0", None, 0.25),
+            ("MLP0", "L1H2", "v", 0.2), ("L1H2", "logits", None, 1.1), ("MLP1", "logits", None, 0.35),
+            ("L1H2", "MLP1", None, 0.3)]
+    pruned = [("input", "MLP0", None, 0.05), ("MLP0", "L1H0", "v", -0.02), ("L1H0", "logits", None, 0.01),
+              ("L0H0", "L1H3", "k", 0.02), ("L1H3", "logits", None, -0.01), ("L0H2", "MLP1", None, 0.03)]
+    edges = [{"src": a, "dst": b, "qkv": q, "score": w, "in_circuit": True} for a, b, q, w in kept]
+    edges += [{"src": a, "dst": b, "qkv": q, "score": w, "in_circuit": False} for a, b, q, w in pruned]
     with start_run("circuit", {"model": "toy:induction", "method": "eap", "top_n": 3, "ablation": "mean",
                                "metric": "logit_diff"}, model="toy:induction", slug="fixture-circuit", root=root) as run:
         _write(run, "graph", "graph.json", {"method": "eap", "nodes": nodes, "edges": edges})
-        _write(run, "faithfulness", "faithfulness.json", {"ablation": "mean", "edges_kept": [3, 6, 9, 15],
+        _write(run, "faithfulness", "faithfulness.json", {"ablation": "mean", "metric": "logit_diff", "edges_kept": [3, 6, 10, 16],
                                                           "fraction_kept": [0.2, 0.4, 0.6, 1.0],
-                                                          "metric_recovered": [0.2, 0.55, 0.93, 1.0]})
-        run.metrics.update({"edges_kept": 9, "edges_total": 15, "fraction_kept": 0.6, "metric_recovered": 0.93})
+                                                          "metric_recovered": [0.2, 0.55, 0.93, 1.0], "auc": 0.71})
+        _write(run, "adversarial", "adversarial.json", {
+            "kl": [0.01, 0.02, 0.4], "recovered": [0.98, 0.95, 0.41], "mean_kl": 0.143,
+            "worst": [{"index": 2, "input": "7 3 9 7 3", "kl": 0.4, "recovered": 0.41}],
+            "percentiles": {"50": 0.02, "90": 0.32, "99": 0.39}})
+        run.metrics.update({"edges_kept": 10, "edges_total": 16, "fraction_kept": 0.625, "metric_recovered": 0.93,
+                            "faithfulness_auc": 0.71})
     return run
 
 

@@ -256,8 +256,11 @@ def test_circuits_page(app, runs):
     charts = _charts(at)
     graph = charts[0]
     nodes = next(t for t in graph["data"] if t.get("mode") == "markers+text")
-    assert set(nodes["text"]) == {"input", "L0H1", "L0H3", "MLP0", "L1H2", "MLP1", "output"}  # circuit edges only
+    assert set(nodes["text"]) == {"input", "L0H1", "L0H3", "MLP0", "L1H2", "MLP1", "logits"}  # circuit edges only
     assert list(_arr(charts[1]["data"][0]["y"])) == [0.2, 0.55, 0.93, 1.0]  # faithfulness curve
+    assert charts[1]["layout"]["title"]["text"] == "Faithfulness (mean ablation, AUC 0.710)"
+    assert {m.label: m.value for m in at.metric}["KL p90"] == "0.32"
+    assert "7 3 9 7 3" in str(at.dataframe[0].value.to_dict())  # worst adversarial input
     at.radio[0].set_value("activation patching").run()
     _ok(at)
     assert at.query_params["run"] == _ref(runs["patching"])

@@ -62,11 +62,16 @@ def test_graph_layout_orders_by_depth():
 
 
 def test_circuit_graph_draws_edges_by_score():
-    fig = circuit_graph(NODES, EDGES)
+    edges = EDGES + [{"src": "L0H1", "dst": "L1H0", "qkv": "k", "score": 0.2, "in_circuit": True}]
+    fig = circuit_graph(NODES, edges)
     lines = [t for t in fig.data if t.mode == "lines"]
-    assert len(lines) == 4
-    widths = {t.text.split(":")[0]: t.line.width for t in lines}
-    assert widths["input → L0H1"] == pytest.approx(6.0) and widths["L0H1 → L1H0"] == pytest.approx(3.25)
+    assert len(lines) == 5  # one per (kept, width bucket) in use, not one trace per edge
+    by_width = {round(t.line.width, 3): t for t in lines}
+    widest = by_width[6.0]
+    assert list(widest.x) == [0.0, 1.0, None]  # input → L0H1, the top score, in the widest bucket
+    assert [t.name for t in lines if t.showlegend] == ["pruned edge", "circuit edge"]
+    hover = [t for t in fig.data if t.name == "edges"][0].text
+    assert "input → L0H1: 2" in hover and "L0H1 → L1H0 (k): 0.2" in hover and "L0H0 → MLP0: 0.1 (pruned)" in hover
     nodes = [t for t in fig.data if t.mode == "markers+text"][0]
     assert len(nodes.text) == 6
     only = circuit_graph(NODES, EDGES, circuit_only=True)
