@@ -1,6 +1,6 @@
 """Features: browse an SAE run's latents the way sae_vis / Neuronpedia show them.
 
-Reads the run's ``features`` (safetensors), ``features_meta`` and ``vocab`` artifacts
+Reads the run's ``features`` (safetensors), ``features_meta`` and ``vocab`` (when the model has a tokenizer) artifacts
 (docs/runs.md, kind ``sae``) - no model needed - and, for "try your own text", loads
 the model and the run's ``sae`` folder to compute the latent live.
 """
@@ -20,6 +20,14 @@ if run is None:
     st.stop()
 
 
+def tok(vocab, t) -> str:
+    """Display string of token id ``t`` (the id itself without a vocab; "" for -1, off the sequence)."""
+    t = int(t)
+    if t < 0:
+        return ""
+    return vocab[t] if vocab is not None and t < len(vocab) else str(t)
+
+
 def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
     """Coloured contexts, one row each (tokens [n, ctx] int, acts [n, ctx]); rows with value 0 are empty slots."""
     rows = []
@@ -27,7 +35,7 @@ def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
         if v <= 0 or len(rows) >= limit:
             continue
         keep = [i for i, t in enumerate(toks) if t >= 0]  # -1: the window ran off its sequence
-        strs = [vocab[toks[i]] if toks[i] < len(vocab) else "?" for i in keep]
+        strs = [tok(vocab, toks[i]) for i in keep]
         ctx = context_html(strs, a[keep], max_act=scale, centre=keep.index(centre) if centre in keep else None)
         rows.append(f'<div style="display: flex; gap: 0.8em; align-items: baseline;">'
                     f'<code style="min-width: 4.5em; text-align: right;">{v:.3f}</code>{ctx}</div>')
@@ -40,7 +48,7 @@ def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
 with common.guard(f"SAE run {run.name}"):
     f = common.tensors(run, "features", REQUIRED)
     meta = common.json_artifact(run, "features_meta")
-    vocab = [str(s) for s in common.json_artifact(run, "vocab")]
+    vocab = [str(s) for s in common.json_artifact(run, "vocab")] if "vocab" in run.artifacts else None
     d_sae = int(f["density"].shape[0])
     centre = int(meta.get("ctx_left", 0))
     common.metric_row(run.metrics, ["l0", "fvu", "explained_variance", "dead_frac", "ce_loss_score", "kl",
@@ -59,12 +67,15 @@ with common.guard(f"SAE run {run.name}"):
         top_token = f["top_tokens"][:, 0, centre]  # [d_sae] the top example's centre token
         table = pd.DataFrame({
             "feature": np.arange(d_sae), "density": f["density"], "max_act": f["max_act"],
-            "top token": [repr(display_token(vocab[t])) if 0 <= t < len(vocab) else "" for t in top_token],
+            "top token": [repr(display_token(tok(vocab, t))) for t in top_token],
         })
         if "mean_act" in f:
             table.insert(3, "mean_act", f["mean_act"])
         if query:
-            ids = np.array([i for i, s in enumerate(vocab) if query.lower() in s.lower()], dtype=np.int64)
+            if vocab is not None:
+                ids = np.array([i for i, s in enumerate(vocab) if query.lower() in s.lower()], dtype=np.int64)
+            else:  # no vocab: the query is a token id
+                ids = np.array([int(query)] if query.strip().isdigit() else [], dtype=np.int64)
             active = f["top_acts"] > 0
             hit = (np.isin(f["top_tokens"], ids) & active).any(axis=(1, 2))
             table = table[hit]
@@ -113,11 +124,12 @@ with common.guard(f"SAE run {run.name}"):
                 label = (f"interval {q + 1}: {edges[q]:.3f} – {edges[q + 1]:.3f}" if edges is not None
                          else f"interval {q + 1}")
                 with st.expander(label, expanded=q == qt.shape[0] - 1):
-                    show_contexts(qt[q], qa[q], qa[q][:, centre], vocab, mx, centre, qt.shape[1])
+                    values = f["quantile_value"][i, q] if "quantile_value" in f else qa[q][:, centre]
+                    show_contexts(qt[q], qa[q], values, vocab, mx, centre, qt.shape[1])
 
         if all(k in f for k in ("logit_pos_ids", "logit_pos_vals", "logit_neg_ids", "logit_neg_vals")):
             st.markdown("#### Logit effects (W_dec · W_U)")
-            name = lambda ids: [vocab[t] if 0 <= t < len(vocab) else str(t) for t in ids]  # noqa: E731
+            name = lambda ids: [tok(vocab, t) for t in ids]  # noqa: E731
             st.plotly_chart(logit_effects(name(f["logit_pos_ids"][i]), f["logit_pos_vals"][i],
                                           name(f["logit_neg_ids"][i]), f["logit_neg_vals"][i]), key="logits")
         elif not meta.get("has_logits", False):
@@ -126,8 +138,7 @@ with common.guard(f"SAE run {run.name}"):
         if "neighbour_ids" in f and "neighbour_cos" in f:
             st.markdown("#### Nearest features (decoder cosine)")
             nb = pd.DataFrame({"feature": f["neighbour_ids"][i].astype(int), "cosine": f["neighbour_cos"][i]})
-            nb["top token"] = [repr(display_token(vocab[top_token[j]])) if 0 <= top_token[j] < len(vocab) else ""
-                               for j in nb["feature"]]
+            nb["top token"] = [repr(display_token(tok(vocab, top_token[j]))) for j in nb["feature"]]
             st.dataframe(nb, hide_index=True, width="stretch")
             def _go() -> None:  # a callback may set another widget's state before it is drawn
                 if st.session_state.get("nb_pick") is not None:

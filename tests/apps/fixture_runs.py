@@ -37,7 +37,10 @@ def _write(run: Run, name: str, rel: str, obj) -> None:
     run.add_artifact(name, rel)
 
 
-def sae_run(root, model: str = "toy:toylm", hook: str = "blocks.1.hook_resid_post", seed: int = 0) -> Run:
+def sae_run(root, model: str = "toy:toylm", hook: str = "blocks.1.hook_resid_post", seed: int = 0,
+            vocab: bool = True) -> Run:
+    """An SAE run; ``vocab=False`` is one for a model without a tokenizer (no ``vocab`` artifact, ids shown),
+    written with the ``quantile_value`` tensor interp.sae.features adds."""
     g = np.random.default_rng(seed)
     ctx, v = CTX_L + 1 + CTX_R, len(WORDS)
     density = g.uniform(1e-3, 0.2, D_SAE)
@@ -84,7 +87,13 @@ def sae_run(root, model: str = "toy:toylm", hook: str = "blocks.1.hook_resid_pos
         _write(run, "features_meta", "features.json", {
             "model": model, "hook": hook, "d_sae": D_SAE, "n_top": N_TOP, "ctx_left": CTX_L, "ctx_right": CTX_R,
             "n_quantiles": N_Q, "n_tokens": 4096, "has_logits": True})
-        _write(run, "vocab", "vocab.json", WORDS)
+        if vocab:
+            _write(run, "vocab", "vocab.json", WORDS)
+        else:
+            extra = {"quantile_value": np.full((D_SAE, N_Q, N_PER), 0.123, dtype=np.float32)}
+            path = run.path / "features.safetensors"
+            from safetensors.torch import load_file
+            save_file({**load_file(str(path)), **{k: torch.as_tensor(v) for k, v in extra.items()}}, str(path))
         w_enc = torch.tensor(w_dec.T, dtype=torch.float32)  # [d_in, d_sae]
         (run.path / "sae").mkdir()
         _write(run, "sae_weights", "sae/sae_weights.safetensors", {

@@ -99,6 +99,19 @@ def test_features_page_shows_the_chosen_feature(app, runs):
         assert any(panel in t for t in titles), panel
 
 
+def test_features_page_without_a_vocab_shows_token_ids(app):
+    run = fixture_runs.sae_run(runs_root(), model="toy:induction", vocab=False)
+    f = 2
+    at = app("views/features.py", run=_ref(run), feature=str(f))
+    _ok(at)
+    assert not at.error
+    html = _html(at)
+    assert html.count(f">{SAE_TOKEN[f]}</span>") >= 5  # the centre token id, in every top context
+    assert "<code style=\"min-width: 4.5em; text-align: right;\">0.123</code>" in html  # quantile_value rows
+    at.text_input(key="token_query").input(str(SAE_TOKEN[f])).run()
+    assert f in set(at.dataframe[0].value["feature"])
+
+
 def test_features_index_searches_tokens_and_sorts(app, runs):
     at = app("views/features.py", run=_ref(runs["sae"]))
     table = at.dataframe[0].value
