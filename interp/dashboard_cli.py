@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -84,12 +85,22 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"note: {root} does not exist yet; `interp demo` writes a first set of runs.", flush=True)
     proc = start_server(root, args.port, args.host, headless=args.headless)
+
+    def stop(signum: int, frame: Any) -> None:  # `kill` stops the server too, not just this wrapper
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(sub: Any) -> None:
