@@ -101,9 +101,6 @@ def logit_effects(pos_tokens: Sequence[str], pos_vals: Any, neg_tokens: Sequence
 
 # --- circuits and patching ----------------------------------------------------------------------
 
-_QKV_OFFSET = {"q": 0.15, "k": 0.0, "v": -0.15}
-
-
 def _depth(n: dict[str, Any]) -> float:
     t, layer = n.get("type"), n.get("layer")
     if t == "input":
@@ -147,13 +144,12 @@ def circuit_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any
     pos = graph_layout(nodes)
     top = max((abs(float(e.get("score", 0))) for e in shown), default=1.0) or 1.0
     # One trace per (kept?, width bucket), segments separated by None: thousands of edges stay fast.
-    # An edge into a head's query/key/value input lands slightly above/at/below the head.
+    # Edges into a head's query, key and value share a line; the hover names each.
     lines: dict[tuple[bool, int], tuple[list, list]] = {}
     mid_x, mid_y, hover = [], [], []
     for e in shown:
         score = float(e.get("score", 0))
         (x0, y0), (x1, y1) = pos[e["src"]], pos[e["dst"]]
-        y1 += _QKV_OFFSET.get(e.get("qkv"), 0.0)
         xs, ys = lines.setdefault((bool(e.get("in_circuit")), min(5, int(6 * abs(score) / top))), ([], []))
         xs += [x0, x1, None]
         ys += [y0, y1, None]
