@@ -48,10 +48,9 @@ def feature_on_text(run: Run, text: str) -> tuple[list[str], np.ndarray]:
     hook = run.config.get("hook")
     if not hook:
         raise ValueError(f"run {run.name} has no 'hook' in its config, so the SAE's input is unknown.")
+    model_sae = sae(str(run.artifact("sae")), common.stamp(run, "sae"))  # first: fail before loading the model
     m, tokens = encode_tokens(run, text)
     acts = capture(m, tokens, [hook], progress=False).acts[hook].float()  # [pos, d_in]
-    folder = run.artifact("sae")
-    model_sae = sae(str(folder), common.stamp(run, "sae"))
     device = next(model_sae.parameters()).device
     with torch.no_grad():
         z = model_sae.encode(acts.to(device))  # [pos, d_sae]
