@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "interp.sae.cli",
     "interp.circuits.cli",
     "interp.sinks.cli",
+    "interp.dashboard_cli",
 ]
 
 

@@ -125,4 +125,5 @@ def run_demo(max_seqs: int = 256, runs_root: str | Path | None = None, device: s
     print(f"done in {time.perf_counter() - t0:.0f} s; {len(runs)} runs in {resolve_root(runs_root).resolve()}")
     print("next: `interp runs` lists them; in Python, `interp.runs.list_runs()` and "
           "`interp.hooks.ActivationStore(run.artifact('store'))` read them back.")
+    print(f"browse them: interp dashboard{'' if runs_root is None else f' --runs {runs_root}'} → http://localhost:8501")
     return runs

@@ -1,0 +1,105 @@
+"""Attention: any model that loads here, on your prompt or a corpus example, every head at once.
+
+Computed live (no run needed): the head grid overview with each head's sink mass
+(mean attention on position 0: BOS / [CLS]) overlaid, a layer x head sink-mass map,
+and one head's pattern with token labels. ``heads`` runs of the same model add their
+previous-token / induction scores.
+"""
+
+import numpy as np
+import streamlit as st
+import torch
+
+import common
+import live
+from interp.viz.attention import attention_heatmap, head_grid, head_heatmap, sink_mass
+
+MAX_TOKENS = 64  # beyond this the per-token labels become unreadable
+
+st.title("Attention")
+with common.guard("the attention patterns"):
+    from interp.models import available_specs
+
+    specs = available_specs()
+    wanted = common.qp_get("model")
+    if wanted and wanted not in specs:
+        specs.append(wanted)  # a hub name or local folder from a link
+    spec = st.selectbox("model", specs, index=specs.index(wanted) if wanted in specs else 0, key="att_model")
+    common.qp_set(model=spec)
+    m = common.model(spec)
+
+    if m.tokenizer is not None:
+        source = st.radio("input", ["type a prompt", "corpus example"], horizontal=True, key="att_source")
+        if source == "corpus example":
+            texts = live.corpus_texts()
+            doc = st.selectbox("document", range(min(len(texts), 200)), key="att_doc",
+                               format_func=lambda i: f"{i}: {texts[i][:90]}…")
+            text = texts[doc][:1500]
+        else:
+            text = st.text_area("prompt", "Mr. Darcy danced with Elizabeth, and then Mr. Darcy bowed.", key="att_text")
+        from interp.datasets import tokenize_corpus
+
+        corpus = tokenize_corpus(m.tokenizer, [text], seq_len=min(int(m.cfg.n_ctx), MAX_TOKENS), max_seqs=1)
+        ids = corpus.tokens[0, : int(corpus.attention_mask[0].sum())].tolist()
+    else:
+        extra = dict(getattr(getattr(m, "toy_config", None), "extra", {}) or {})
+        vocab, n_ctx = int(m.cfg.d_vocab), min(int(m.cfg.n_ctx), MAX_TOKENS)
+        bos = [int(extra["bos"])] if "bos" in extra else []
+        if "eq_token" in extra:  # modular arithmetic: "a b ="
+            st.caption(f"{spec} reads token ids: `a b =` with a, b < {extra.get('p')}.")
+            default = f"17 42 {int(extra['eq_token'])}"
+        else:
+            st.caption(f"{spec} has no tokenizer: it reads token ids. The default is a random segment followed by "
+                       "its repeat, where induction heads show their stripe.")
+            c1, c2 = st.columns(2)
+            seg = c1.number_input("segment length", 1, max(1, (n_ctx - len(bos)) // 2),
+                                  min(int(extra.get("eval_segment", 10)), 12, max(1, (n_ctx - len(bos)) // 2)),
+                                  key="att_seg")
+            seed = c2.number_input("seed", 0, 10_000, 0, key="att_seed")
+            g = torch.Generator().manual_seed(int(seed))
+            seq = torch.randint(1 if bos else 0, vocab, (int(seg),), generator=g).tolist()
+            default = " ".join(map(str, bos + seq + seq))
+        ids_text = st.text_input(f"token ids (0 … {vocab - 1})", default, key=f"att_ids_{default}")
+        try:
+            ids = [int(t) for t in ids_text.replace(",", " ").split()]
+        except ValueError:
+            raise ValueError("token ids must be whole numbers separated by spaces.") from None
+        if any(not 0 <= t < vocab for t in ids):
+            raise ValueError(f"token ids must lie in 0 … {vocab - 1}.")
+    if not ids:
+        raise ValueError("the input has no tokens.")
+    ids = ids[: min(int(m.cfg.n_ctx), MAX_TOKENS)]
+    labels = [f"{common.token_strings(m.tokenizer, [t])[0]!r}"[1:-1] if m.tokenizer is not None else str(t)
+              for t in ids]
+
+    p = live.patterns(spec, tuple(ids))  # [layer, head, q, k]
+    n_layers, n_heads = p.shape[:2]
+    sink = sink_mass(p)  # [layer, head]
+    st.caption(f"{len(ids)} tokens · {n_layers} layers × {n_heads} heads · sink mass = mean attention "
+               f"on position 0 ({labels[0]!r}) over queries 1…")
+
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        st.plotly_chart(head_grid(p, sink, title="All heads"), key="grid")
+    with c2:
+        st.plotly_chart(head_heatmap(sink, title="Sink mass (attention on position 0)", zmin=0, zmax=1,
+                                     colorscale="Oranges"), key="sinkmass")
+
+    st.subheader("One head")
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox("layer", range(n_layers), index=common.qp_int("layer", 0, 0, n_layers - 1), key=f"att_layer_{spec}")
+    head = c2.selectbox("head", range(n_heads), index=common.qp_int("head", 0, 0, n_heads - 1), key=f"att_head_{spec}")
+    common.qp_set(layer=layer, head=head)
+    st.plotly_chart(attention_heatmap(p[layer, head], labels,
+                                      title=f"L{layer}H{head} · sink mass {sink[layer, head]:.2f}"), key="one")
+
+    heads_runs = [r for r in common.all_runs(["heads"])[0] if r.model == spec]
+    if heads_runs:
+        st.subheader("Head scores from `heads` runs")
+        run = heads_runs[0]
+        scores = common.json_artifact(run, "scores")
+        cols = st.columns(max(len(scores), 1))
+        for col, (name, values) in zip(cols, scores.items()):
+            col.plotly_chart(head_heatmap(np.asarray(values, dtype=float), title=f"{name} score", zmin=0, zmax=1),
+                             key=f"score_{name}")
+        st.caption(f"from run `{common.run_ref(run)}`")

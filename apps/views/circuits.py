@@ -1,0 +1,57 @@
+"""Circuits: discovered graphs and their faithfulness (``circuit`` runs), patching sweeps (``patching`` runs)."""
+
+import pandas as pd
+import streamlit as st
+
+import common
+from interp.viz.attention import head_heatmap
+from interp.viz.dashboard import circuit_graph, faithfulness_curve, patching_heatmap
+
+
+def show_circuit(run):
+    graph = common.json_artifact(run, "graph", ["nodes", "edges"])
+    common.metric_row(run.metrics, ["edges_kept", "edges_total", "fraction_kept", "metric_recovered", "faithfulness_auc"])
+    st.caption(f"{run.model} · {graph.get('method', run.config.get('method', '?'))} · "
+               f"metric {run.config.get('metric', '?')} · ablation {run.config.get('ablation', '?')}")
+    common.show_config(run)
+    only = st.toggle("circuit edges only", value=True, key="circuit_only")
+    st.plotly_chart(circuit_graph(graph["nodes"], graph["edges"], circuit_only=only), key="graph")
+    if "faithfulness" in run.artifacts:
+        fa = common.json_artifact(run, "faithfulness", ["fraction_kept", "metric_recovered"])
+        st.plotly_chart(faithfulness_curve(fa["fraction_kept"], fa["metric_recovered"], fa.get("edges_kept"),
+                                           title=f"Faithfulness ({fa.get('ablation', '?')} ablation"
+                                                 + (f", AUC {fa['auc']:.3f})" if "auc" in fa else ")")),
+                        key="faith")
+    if "adversarial" in run.artifacts:
+        adv = common.json_artifact(run, "adversarial")
+        st.markdown("**Adversarial evaluation**: KL(full model ‖ circuit) per input; the worst inputs")
+        common.metric_row({f"KL p{k}": v for k, v in adv.get("percentiles", {}).items()}
+                          | ({"mean KL": adv["mean_kl"]} if "mean_kl" in adv else {}),
+                          [*(f"KL p{k}" for k in adv.get("percentiles", {})), "mean KL"])
+        st.dataframe(pd.DataFrame(adv.get("worst", [])), hide_index=True)
+    with st.expander("edges"):
+        st.dataframe(pd.DataFrame(graph["edges"]).sort_values("score", key=abs, ascending=False),
+                     hide_index=True)
+
+
+def show_patching(run):
+    t = common.tensors(run, "results")
+    meta = common.json_artifact(run, "meta")
+    st.caption(f"{run.model} · metric {meta.get('metric')} · {meta.get('direction')} · "
+               f"clean {meta.get('clean_value')} / corrupt {meta.get('corrupt_value')} "
+               "(shown normalised: 1 = clean, 0 = corrupt)")
+    common.show_config(run)
+    sweeps = [k for k in ("resid_pre", "attn_out", "mlp_out") if k in t]
+    if not sweeps and "heads" not in t:
+        raise ValueError(f"the results artifact holds none of resid_pre/attn_out/mlp_out/heads "
+                         f"(it has {sorted(t)}).")
+    for k in sweeps:
+        st.plotly_chart(patching_heatmap(t[k], meta.get("pos_labels"), title=f"{k}: layer × position"),
+                        key=f"patch_{k}")
+    if "heads" in t:
+        st.plotly_chart(head_heatmap(t["heads"], title="heads: layer × head", colorscale="RdBu", zmid=0,
+                                     fmt=".2f"), key="patch_heads")
+
+
+common.run_sections("Circuits", [("discovered circuit", ["circuit"], "circuit run", show_circuit),
+                                  ("activation patching", ["patching"], "patching run", show_patching)])

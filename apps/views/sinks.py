@@ -1,0 +1,52 @@
+"""Sinks: where attention goes when it has nowhere to go (``sinks`` and ``sink-emergence`` runs).
+
+Layer x head maps of the sink rate (fraction of samples with alpha_0 > epsilon) and
+the mean sink score alpha_k at a chosen key position, attention mass per token
+category, the sink heads and massive activations found, and sink-rate curves over
+training from emergence runs.
+"""
+
+import pandas as pd
+import streamlit as st
+
+import common
+from interp.viz.attention import head_heatmap
+from interp.viz.dashboard import category_mass, emergence_curves
+
+
+def show_sinks(run):
+    t = common.tensors(run, "sinks", ["sink_rate"])
+    meta = common.json_artifact(run, "meta")
+    common.metric_row(run.metrics, ["sink_rate", "n_sink_heads", "n_massive"])
+    eps = meta.get("epsilon", run.config.get("epsilon"))
+    st.caption(f"{run.model} · ε = {eps}")
+    common.show_config(run)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(head_heatmap(t["sink_rate"], title=f"Sink rate (α₀ > {eps})", zmin=0, zmax=1,
+                                 colorscale="Oranges"), key="rate")
+    if "alpha" in t:
+        k_max = int(t["alpha"].shape[2]) - 1
+        k = c2.number_input("key position for α_k", 0, k_max, 0, key="alpha_k")
+        c2.plotly_chart(head_heatmap(t["alpha"][:, :, int(k)], title=f"Mean sink score α_{int(k)}",
+                                     zmin=0, zmax=1, colorscale="Oranges"), key="alpha")
+    if "mass" in t and meta.get("categories"):
+        st.plotly_chart(category_mass(t["mass"], meta["categories"]), key="mass")
+    if meta.get("sink_heads"):
+        st.markdown("**Sink heads**")
+        st.dataframe(pd.DataFrame(meta["sink_heads"]), hide_index=True)
+    if meta.get("massive"):
+        st.markdown("**Massive activations**")
+        st.dataframe(pd.DataFrame(meta["massive"]), hide_index=True)
+
+
+def show_emergence(run):
+    curves = common.json_artifact(run, "curves", ["runs"])
+    common.show_config(run)
+    st.plotly_chart(emergence_curves(curves["runs"]), key="emergence")
+    st.dataframe(pd.DataFrame([{k: c.get(k) for k in ("label", "bos", "seq_len", "lr", "weight_decay")}
+                               | {"final sink rate": c["sink_rate"][-1] if c.get("sink_rate") else None}
+                               for c in curves["runs"]]), hide_index=True)
+
+
+common.run_sections("Sinks", [("sink metrics", ["sinks"], "sinks run", show_sinks),
+                              ("emergence over training", ["sink-emergence"], "sink-emergence run", show_emergence)])

@@ -1,0 +1,56 @@
+"""A real browser on a real server: `streamlit run` + headless Debian chromium on the Features page.
+
+Needs chromium and chromedriver (`apt-get install -y chromium chromium-driver`; .ci/run
+installs them). Without them this test fails with that instruction: it never skips.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import fixture_runs
+from fixture_runs import SAE_TOKEN, WORDS
+from interp.dashboard_cli import chromium_driver, free_port, start_server, wait_until_up
+from interp.runs import runs_root
+
+
+def test_features_page_in_chromium(tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    run = fixture_runs.sae_run(runs_root())
+    feature = 6
+    word = WORDS[SAE_TOKEN[feature]].strip()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "server.log", "w")
+    server = start_server(runs_root(), port, stdout=log, stderr=subprocess.STDOUT)
+    driver = None
+    try:
+        wait_until_up(url, server)
+        driver = chromium_driver(tmp_path / "chromium-profile")
+        driver.get(f"{url}/features?run=sae/{run.name}&feature={feature}")
+        wait = WebDriverWait(driver, 90)
+        # Streamlit renders st.html in the page itself; the top contexts are spans with the token text
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "span.tok")))
+        wait.until(lambda d: any(t.text.strip() == word for t in d.find_elements(By.CSS_SELECTOR, "span.tok")))
+        visible = [t for t in driver.find_elements(By.CSS_SELECTOR, "span.tok")
+                   if t.text.strip() == word and t.is_displayed()]
+        assert len(visible) >= 5, "the feature's top contexts should show its centre token in every row"
+        hover = visible[0].get_attribute("title")
+        assert hover.startswith(repr(WORDS[SAE_TOKEN[feature]])) and float(hover.rsplit(": ", 1)[1]) > 0
+        assert f"Feature {feature}" in driver.find_element(By.TAG_NAME, "body").text
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
+        shot = tmp_path / "features.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
