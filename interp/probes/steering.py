@@ -9,7 +9,9 @@ matters to the model. These helpers turn a fitted probe (or raw directions
   ablation within the subspace; ``center=False`` projects to zero instead). The
   probe's logits then no longer depend on the input, so its accuracy on the
   patched activations falls to the constant-prediction level (chance).
-* :func:`steering_hooks` adds ``alpha`` times the unit direction of one class.
+* :func:`steering_hooks` adds ``alpha`` times the unit direction of one class (for
+  a binary probe, the direction towards ``classes_[1]``; negative ``alpha`` pushes
+  towards ``classes_[0]``).
 
 Both work on any hook whose tensor is ``[batch, pos, ...]`` (the trailing dims are
 flattened, as in :func:`interp.hooks.capture`), at all positions or chosen ones.
