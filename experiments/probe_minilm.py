@@ -29,8 +29,6 @@ def minilm_hooks(n_layers: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> list:
-    import torch
-
     from interp.datasets import load_texts, tokenize_corpus
     from interp.hooks import capture
     from interp.models import load_model

@@ -15,6 +15,12 @@ a control task that gives each unordered pair {a, b} a random label (the model i
 symmetric in a and b, so (a, b) and (b, a) share a type), and the same probe on a
 randomly initialised model of the same architecture. Writes two ``probe`` runs.
 
+The ``fourier`` run also records what removing each probe's directions from the
+live model does (``ablation`` in results.json): the model's loss with the probe's
+2k weight directions, its 2k pattern directions (Cov(x, probe output)), or as many
+random directions mean-ablated at the ``=`` position. A direction a probe reads need
+not be where the information lives (see :mod:`interp.probes.steering`).
+
     python experiments/probe_modadd.py [--runs DIR] [--max-epochs N]
 """
 
@@ -68,15 +74,44 @@ def main(argv: list[str] | None = None) -> list:
         if task not in args.tasks:
             continue
         reports = probe_hooks(acts.acts, rand.acts, hooks, labels, types, kind=kind, config=cfg, desc=task)
+        extra = {"ablation": ablation_effects(model, tokens, answer, reports, args.seed)} if task == "fourier" else {}
         run = write_probe_run(task, reports, {"positions": "last", "control_types": "unordered pair {a, b}",
                                               "key_freqs": keys, "random_seed": args.seed + 1, "label": note},
-                              model=args.model, root=args.runs, slug=f"modadd-{task}")
+                              model=args.model, root=args.runs, slug=f"modadd-{task}", extra=extra)
         print(f"{task} ({note}; metric {reports[0].metric}, chance {reports[0].chance:.3f}) -> {run.path}")
         print(f"  {'hook':28s} {'train':>6s} {'test':>6s} {'control':>7s} {'select.':>7s} {'random':>6s}")
         for r in reports:
             print(f"  {r.hook:28s} {r.train:6.3f} {r.test:6.3f} {r.control:7.3f} {r.selectivity:7.3f} {r.random_model:6.3f}")
+        for row in extra.get("ablation", []):
+            print(f"  ablating at {row['hook']}: model loss {row['clean_loss']:.4f} -> probe weight directions "
+                  f"{row['ablated_loss']:.4f}, pattern directions {row['pattern_ablated_loss']:.3f}, "
+                  f"{row['n_directions']} random directions {row['random_dirs_loss']:.4f}")
         runs.append(run)
     return runs
+
+
+def ablation_effects(model, tokens, answer, reports, seed: int) -> list[dict]:
+    """Model loss at the answer with each probe's directions (or as many random ones) mean-ablated at its hook."""
+    import torch
+    import torch.nn.functional as F
+
+    from interp.probes import ablation_hooks
+
+    def loss(fwd_hooks):
+        with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
+            return float(F.cross_entropy(model(tokens)[:, -1].float(), answer))
+
+    gen = torch.Generator().manual_seed(seed)
+    clean = loss([])
+    out = []
+    for r in reports:
+        dirs = r.probe.directions()
+        random_dirs = torch.randn(dirs.shape, generator=gen)
+        out.append({"hook": r.hook, "n_directions": int(dirs.shape[0]), "clean_loss": clean,
+                    "ablated_loss": loss(ablation_hooks(r.probe, positions=[-1])),
+                    "pattern_ablated_loss": loss(ablation_hooks(r.probe, positions=[-1], directions="pattern")),
+                    "random_dirs_loss": loss(ablation_hooks(random_dirs, hook=r.hook, positions=[-1]))})
+    return out
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ class Probe(torch.nn.Module):
         self.b: torch.nn.Parameter | None = None  # [n_out]
         self.register_buffer("mean", torch.zeros(0))
         self.register_buffer("std", torch.ones(0))
+        self.register_buffer("pattern", torch.zeros(0))  # [n_out, d]: Cov(x, output) on the training rows
         self.scores_: dict[str, float] = {}
         self.history_: list[dict[str, float]] = []
         self.split_: torch.Tensor | None = None
@@ -191,6 +192,7 @@ class Probe(torch.nn.Module):
             with torch.no_grad():
                 self.W.copy_(best_state[0])
                 self.b.copy_(best_state[1])
+        self.pattern = self._pattern(rows, train)
         pred = self.predict(rows)
         self.scores_ = {
             name: self._score_predictions(pred[split == code], y[split == code])
@@ -237,10 +239,40 @@ class Probe(torch.nn.Module):
         pred = self.predict(x, hook)
         return self._score_predictions(pred, self._prepare_labels(y, pred.shape[0], refit=False))
 
-    def directions(self) -> torch.Tensor:
-        """The probe's output directions in the raw activation space, ``(W / std).T``: [n_out, d]."""
+    @torch.no_grad()
+    def _pattern(self, rows: Rows, mask: torch.Tensor) -> torch.Tensor:
+        """Cov(x, output) over the rows in ``mask``: [n_out, d] (Haufe et al. 2014's activation pattern)."""
+        n_out = self.W.shape[1]
+        sx, so = torch.zeros(rows.d, dtype=torch.float64), torch.zeros(n_out, dtype=torch.float64)
+        sxo, count = torch.zeros(rows.d, n_out, dtype=torch.float64), 0
+        for start, xc in rows.chunks():
+            x = xc[mask[start : start + xc.shape[0]]]
+            out = self(x).double()
+            x = x.double()
+            sx += x.sum(0)
+            so += out.sum(0)
+            sxo += x.T @ out
+            count += x.shape[0]
+        count = max(count, 1)
+        return (sxo / count - torch.outer(sx / count, so / count)).T.float().contiguous()
+
+    def directions(self, kind: str = "weights") -> torch.Tensor:
+        """The probe's directions in the raw activation space: [n_out, d].
+
+        ``"weights"``: ``(W / std).T``, what the probe *reads*; removing them blinds this
+        probe. ``"pattern"``: ``Cov(x, output)``, along which the activations *vary* with
+        the probe's output (Haufe et al. 2014); removing them zeroes that covariance, so
+        no linear readout of the probe's output is left (the information itself is gone,
+        as in concept erasure), not just this probe's view of it.
+        """
         self._check_fitted()
-        return (self.W.detach() / self.std[:, None]).T.contiguous()
+        if kind == "weights":
+            return (self.W.detach() / self.std[:, None]).T.contiguous()
+        if kind == "pattern":
+            if not self.pattern.numel():
+                raise RuntimeError("This probe has no activation pattern (saved by an older version); refit it.")
+            return self.pattern
+        raise ValueError(f"directions kind must be 'weights' or 'pattern', got {kind!r}.")
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -250,7 +282,7 @@ class Probe(torch.nn.Module):
         self._check_fitted()
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
-        tensors = {"W": self.W.detach(), "b": self.b.detach(), "mean": self.mean, "std": self.std,
+        tensors = {"W": self.W.detach(), "b": self.b.detach(), "mean": self.mean, "std": self.std, "pattern": self.pattern,
                    **self._extra_state()}
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
         write_atomic(out / "probe.safetensors", lambda p: save_file(tensors, str(p), metadata={"format": PROBE_FORMAT}))
@@ -285,6 +317,7 @@ def load_probe(path: str | Path) -> Probe:
     probe.W = torch.nn.Parameter(state["W"])
     probe.b = torch.nn.Parameter(state["b"])
     probe.mean, probe.std = state["mean"], state["std"]
+    probe.pattern = state.get("pattern", torch.zeros(0))
     probe._load_extra_state(state)
     probe.hook = meta.get("hook")
     probe.scores_ = dict(meta.get("scores") or {})

@@ -6,10 +6,21 @@ matters to the model. These helpers turn a fitted probe (or raw directions
 
 * :func:`ablation_hooks` removes the probe's directions from the activation, i.e.
   replaces the component along them with the probe's training mean (mean
-  ablation within the subspace; ``center=False`` projects to zero instead). The
-  probe's logits then no longer depend on the input, so its accuracy on the
-  patched activations falls to the constant-prediction level (chance).
-* :func:`steering_hooks` adds ``alpha`` times the unit direction of one class.
+  ablation within the subspace; ``center=False`` projects to zero instead).
+  With ``directions="weights"`` (default) these are the directions the probe
+  reads: its logits no longer depend on the input, so its accuracy on the patched
+  activations falls to the constant-prediction level (chance). But a readout
+  direction need not be where the information lives: another probe can often
+  still read it. ``directions="pattern"`` removes ``Cov(x, probe output)``
+  instead (Haufe et al. 2014's activation pattern), which zeroes the covariance
+  with the probe's output, so a *retrained* linear probe finds nothing either
+  (linear concept erasure in the sense of LEACE, Belrose et al. 2023, though
+  not its minimal-distortion map). On ``toy:modadd`` removing the 6 pattern
+  directions of the Fourier probe breaks the model; removing its 6 weight
+  directions barely moves the loss (experiments/probe_modadd.py).
+* :func:`steering_hooks` adds ``alpha`` times the unit direction of one class (for
+  a binary probe, the direction towards ``classes_[1]``; negative ``alpha`` pushes
+  towards ``classes_[0]``).
 
 Both work on any hook whose tensor is ``[batch, pos, ...]`` (the trailing dims are
 flattened, as in :func:`interp.hooks.capture`), at all positions or chosen ones.
@@ -42,9 +53,9 @@ def project_out(x: torch.Tensor, directions: torch.Tensor, center: torch.Tensor 
     return x - (offset @ q) @ q.T
 
 
-def _directions(probe_or_dirs: Probe | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _directions(probe_or_dirs: Probe | torch.Tensor, kind: str = "weights") -> tuple[torch.Tensor, torch.Tensor | None]:
     if isinstance(probe_or_dirs, Probe):
-        return probe_or_dirs.directions(), probe_or_dirs.mean.detach()
+        return probe_or_dirs.directions(kind), probe_or_dirs.mean.detach()
     return torch.as_tensor(probe_or_dirs).float(), None
 
 
@@ -64,12 +75,16 @@ def _at_positions(fn: Callable[[torch.Tensor], torch.Tensor], positions: Sequenc
 
 
 def ablation_hooks(probe_or_dirs: Probe | torch.Tensor, hook: str | None = None, positions: Sequence[int] | None = None,
-                   center: bool = True) -> list[Hook]:
-    """``[(hook, fn)]`` that removes the probe's directions at ``hook`` (default: the hook it was fitted on)."""
-    directions, mean = _directions(probe_or_dirs)
+                   center: bool = True, directions: str = "weights") -> list[Hook]:
+    """``[(hook, fn)]`` that removes the probe's directions at ``hook`` (default: the hook it was fitted on).
+
+    ``directions``: ``"weights"`` (what the probe reads) or ``"pattern"`` (where its output
+    varies in the activations); see the module docstring.
+    """
+    dirs, mean = _directions(probe_or_dirs, directions)
     hook = _hook_name(probe_or_dirs, hook)
     c = mean if (center and mean is not None and mean.numel()) else None
-    return [(hook, _at_positions(lambda x: project_out(x, directions, c), positions))]
+    return [(hook, _at_positions(lambda x: project_out(x, dirs, c), positions))]
 
 
 def steering_hooks(probe_or_dir: Probe | torch.Tensor, alpha: float, hook: str | None = None,

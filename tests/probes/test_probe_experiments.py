@@ -42,7 +42,10 @@ def test_probe_modadd_full(tmp_path):
     a, f = _rows(answer), _rows(fourier)
     assert a["blocks.0.hook_resid_mid"]["test"] < 0.5 < a["blocks.0.mlp.hook_post"]["test"]  # the MLP computes it
     assert f["blocks.0.mlp.hook_post"]["test"] > 0.9 and f["blocks.0.hook_resid_mid"]["test"] < 0.5
-    assert load_run(fourier.path).read_json("results")["metric"] == "r2"
+    res = load_run(fourier.path).read_json("results")
+    assert res["metric"] == "r2"
+    abl = {r["hook"]: r for r in res["ablation"]}["blocks.0.hook_resid_post"]
+    assert abl["pattern_ablated_loss"] > 4.0 > 0.1 > abl["random_dirs_loss"]  # the pattern directions carry the answer
 
 
 def test_modadd_fourier_script_writes_a_run(tmp_path):

@@ -48,6 +48,27 @@ def test_ablating_the_probe_direction_drops_accuracy_to_chance(fitted):
     assert torch.allclose(resid, (resid @ u)[:, None] * u[None], atol=1e-4)
 
 
+def test_pattern_ablation_erases_the_information_not_just_this_probe(fitted):
+    model, tokens, labels, probe = fitted
+    with model.hooks(fwd_hooks=ablation_hooks(probe)):
+        blinded = capture(model, tokens, [HOOK], progress=False)[HOOK]
+    with model.hooks(fwd_hooks=ablation_hooks(probe, directions="pattern")):
+        erased = capture(model, tokens, [HOOK], progress=False)[HOOK]
+    split = probe.split_
+    refit_blinded = LogisticProbe(max_epochs=60, lr=0.05).fit(blinded, labels, split=split)
+    refit_erased = LogisticProbe(max_epochs=60, lr=0.05).fit(erased, labels, split=split)
+    majority = max(float(labels.float().mean()), 1 - float(labels.float().mean()))
+    assert refit_erased.scores_["test"] < majority + 0.05  # a new probe finds nothing after pattern removal
+    assert refit_blinded.scores_["test"] > refit_erased.scores_["test"] + 0.05  # ...but still finds some after weights
+    train = split == 0  # the pattern is the covariance on the training rows
+    clean = capture(model, tokens, [HOOK], progress=False)[HOOK][train]
+    with torch.no_grad():
+        out = probe(clean)  # the probe's output on the clean activations, [rows, 1]
+    x = erased[train]
+    cov = (x - x.mean(0)).T @ (out - out.mean(0)) / x.shape[0]  # Cov(x', probe output): [d, 1]
+    assert float(cov.abs().max()) < 1e-3 * float(probe.pattern.abs().max())  # zeroed
+
+
 def test_steering_pushes_predictions_towards_a_class_and_respects_positions(fitted):
     model, tokens, labels, probe = fitted
     with model.hooks(fwd_hooks=steering_hooks(probe, alpha=50.0)):
