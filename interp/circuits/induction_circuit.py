@@ -72,7 +72,8 @@ def ablation_losses(model: Any, heads: list[tuple[int, int]], kind: str, segment
     vocab = model.cfg.d_vocab
     tokens, first, second = induction_eval_batch(n, segment_len, vocab, torch.Generator().manual_seed(seed))
     other, _, _ = induction_eval_batch(n, segment_len, vocab, torch.Generator().manual_seed(seed + 1000))
-    ablation = Ablation(kind, reference=other if kind == "mean" else None, corrupt=other if kind == "resample" else None)
+    ablation = Ablation(kind, reference=other if kind == "mean" else None,
+                        corrupt=other if kind == "resample" else None)
     hooks = head_ablation_hooks(model, heads, ablation) if heads else []
     with torch.no_grad(), model.hooks(fwd_hooks=hooks):
         logits = model(tokens.to(model_device(model)))
@@ -92,7 +93,9 @@ def _value_at(curve: dict[str, Any], max_edges: int) -> float:
     return max(r for k, r in zip(curve["edges_kept"], curve["metric_recovered"]) if k <= max_edges)
 
 
-def path_edges(graph: EdgeGraph, circuit: Circuit, prev: tuple[int, int], induction: list[tuple[int, int]]) -> list[str]:
+def path_edges(
+    graph: EdgeGraph, circuit: Circuit, prev: tuple[int, int], induction: list[tuple[int, int]]
+) -> list[str]:
     """The previous-token head -> induction head *key* edges that the circuit kept."""
     i = graph.src.index(next(n for n in graph.src if n.type == "head" and (n.layer, n.head) == prev))
     kept = []

@@ -102,7 +102,8 @@ def test_sae_splice_keeps_the_error_and_ablates_only_the_latents(tiny_model):
     torch.testing.assert_close(got, clean)  # nothing ablated: the splice is exact thanks to the error term
     z = sae.encode(clean)
     latents = [0, 3, 7]
-    got, _ = _seen(tiny_model, tokens, sae_latent_ablation_hooks(tiny_model, sae, name, latents, Ablation("zero")), name)
+    hooks = sae_latent_ablation_hooks(tiny_model, sae, name, latents, Ablation("zero"))
+    got, _ = _seen(tiny_model, tokens, hooks, name)
     expected = clean - z[..., latents] @ sae.W_dec[latents]
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     with pytest.raises(TypeError, match="encode"):
