@@ -189,7 +189,9 @@ def neuron_ablation_hooks(model: Any, neurons: Sequence[tuple[int, int]], ablati
     return _indexed_hooks(model, neurons, "neuron", model.cfg.d_mlp, "blocks.{}.mlp.hook_post", -1, ablation)
 
 
-def sae_latent_ablation_hooks(model: Any, sae: Any, hook_name: str, latents: Sequence[int], ablation: Ablation) -> list[Hook]:
+def sae_latent_ablation_hooks(
+    model: Any, sae: Any, hook_name: str, latents: Sequence[int], ablation: Ablation
+) -> list[Hook]:
     """fwd_hooks splicing ``sae`` into ``hook`` with ``latents`` ablated (reconstruction error kept).
 
     ``sae`` is any object with ``encode(x [n, d_in]) -> [n, d_sae]`` and

@@ -28,7 +28,8 @@ def save_circuit_run(
               "top_n": circuit.top_n, "ablation": ablation, "metric": metric,
               "granularity": "edges into q/k/v inputs of each head, MLP inputs and logits", **(extra_config or {})}
     with start_run("circuit", config, model=model_spec, slug=slug or f"{circuit.method}", root=root) as run:
-        graph_json = {"method": circuit.method, "nodes": g.node_dicts(), "edges": g.edge_dicts(circuit.scores, circuit.keep)}
+        edges = g.edge_dicts(circuit.scores, circuit.keep)
+        graph_json = {"method": circuit.method, "nodes": g.node_dicts(), "edges": edges}
         write_json_atomic(run.path / "graph.json", graph_json)
         run.add_artifact("graph", "graph.json")
         write_json_atomic(run.path / "faithfulness.json", faithfulness)

@@ -63,6 +63,8 @@ def report(out: dict[str, Any]) -> str:
             f"adversarial KL p50/p90/p99 {p['50']:.3f}/{p['90']:.3f}/{p['99']:.3f}  "
             f"(mean recovered there {s['adversarial_recovered_mean']:.3f})")
         lines.append(f"       nodes: {' '.join(s['nodes'])}")
+    lines.append("faithfulness AUC of each edge ranking: " + ", ".join(
+        f"{name} {auc:.3f}" for name, auc in out["ranking_auc"].items()))
     lines += ["runs:"] + [f"  {r.path}" for r in out["runs"]]
     return "\n".join(lines)
 

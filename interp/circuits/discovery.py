@@ -17,7 +17,6 @@ the circuit is (:mod:`interp.circuits.faithfulness`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm

@@ -190,7 +190,8 @@ class EdgeRun:
         self.cur: list[torch.Tensor] = []  # current upstream activations, each [batch, pos, d_model]
         self.resid: dict[Any, torch.Tensor] = {}  # layer -> resid_pre; ("in", dst) -> input before cuts
         self.probes: dict[int, torch.Tensor] = {}  # dst index -> probe [batch, pos, d_model] (MLPs, logits)
-        self._head_probes: dict[tuple[int, ...], torch.Tensor] = {}  # q/k/v slots of a layer -> [batch, pos, head, d_model]
+        # q/k/v slots of one layer -> probe [batch, pos, head, d_model]
+        self._head_probes: dict[tuple[int, ...], torch.Tensor] = {}
         w = model
         self.W = {"q": (w.W_Q, w.b_Q), "k": (w.W_K, w.b_K), "v": (w.W_V, w.b_V)}
         self.W_O = w.W_O  # [layer, head, d_head, d_model]

@@ -21,6 +21,7 @@ run it small.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ import torch
 
 from interp.circuits.ablation import Ablation, head_ablation_hooks
 from interp.circuits.adversarial import adversarial_eval
-from interp.circuits.attribution import task_attribution
+from interp.circuits.attribution import edge_patching, task_attribution
 from interp.circuits.circuit_run import save_circuit_run
 from interp.circuits.discovery import Circuit, acdc, top_n_circuit
 from interp.circuits.faithfulness import CircuitEval, faithfulness_curve
@@ -54,6 +55,7 @@ class InductionCircuitConfig:
     methods: tuple[str, ...] = ("eap", "eap-ig", "acdc")
     patching: tuple[str, ...] = ("denoising", "noising")  # directions of the patching sweeps written
     budget_fraction: float = 0.05  # "<= 5 % of edges" checkpoint reported on each curve
+    compare_rankings: bool = True  # also rank by exact edge patching and EAP-IG's inputs path (AUCs only)
 
 
 def find_heads(model: Any, tokens: torch.Tensor, segment_len: int) -> dict[str, Any]:
@@ -72,7 +74,8 @@ def ablation_losses(model: Any, heads: list[tuple[int, int]], kind: str, segment
     vocab = model.cfg.d_vocab
     tokens, first, second = induction_eval_batch(n, segment_len, vocab, torch.Generator().manual_seed(seed))
     other, _, _ = induction_eval_batch(n, segment_len, vocab, torch.Generator().manual_seed(seed + 1000))
-    ablation = Ablation(kind, reference=other if kind == "mean" else None, corrupt=other if kind == "resample" else None)
+    ablation = Ablation(kind, reference=other if kind == "mean" else None,
+                        corrupt=other if kind == "resample" else None)
     hooks = head_ablation_hooks(model, heads, ablation) if heads else []
     with torch.no_grad(), model.hooks(fwd_hooks=hooks):
         logits = model(tokens.to(model_device(model)))
@@ -92,7 +95,9 @@ def _value_at(curve: dict[str, Any], max_edges: int) -> float:
     return max(r for k, r in zip(curve["edges_kept"], curve["metric_recovered"]) if k <= max_edges)
 
 
-def path_edges(graph: EdgeGraph, circuit: Circuit, prev: tuple[int, int], induction: list[tuple[int, int]]) -> list[str]:
+def path_edges(
+    graph: EdgeGraph, circuit: Circuit, prev: tuple[int, int], induction: list[tuple[int, int]]
+) -> list[str]:
     """The previous-token head -> induction head *key* edges that the circuit kept."""
     i = graph.src.index(next(n for n in graph.src if n.type == "head" and (n.layer, n.head) == prev))
     kept = []
@@ -142,6 +147,12 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
     out.update({"edges_total": graph.n_edges, "budget_edges": budget, "clean_value": ev.clean_value,
                 "corrupt_value": ev.corrupt_value, "circuits": {}})
     all_ks = list(range(graph.n_edges + 1))
+    # How faithful is each edge ranking? Exact edge patching is the reference EAP approximates.
+    rankings = {} if not cfg.compare_rankings else {
+        "edge patching (exact)": edge_patching(ev, progress=progress),
+        "eap-ig (inputs path)": task_attribution(model, graph, task, cfg.metric, "eap-ig", steps=cfg.ig_steps,
+                                                 path="inputs", ablation=cfg.ablation, progress=progress)}
+    out["ranking_auc"] = {name: faithfulness_curve(ev, s.abs(), all_ks)["auc"] for name, s in rankings.items()}
     for method in cfg.methods:
         if method == "acdc":
             circuit = acdc(ev, cfg.acdc_threshold, "kl", progress=progress)
@@ -149,6 +160,7 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
             scores = task_attribution(model, graph, task, cfg.metric, method, steps=cfg.ig_steps,
                                       ablation=cfg.ablation, progress=progress)
             curve0 = faithfulness_curve(ev, scores.abs(), all_ks)
+            out["ranking_auc"][method + (" (edges path)" if method == "eap-ig" else "")] = curve0["auc"]
             n90 = _edges_for(curve0, 0.9)
             circuit = top_n_circuit(graph, scores, n90 if n90 is not None else graph.n_edges, method)
         curve = faithfulness_curve(ev, circuit.ranking(), all_ks)
@@ -170,7 +182,9 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
             extra_metrics={"edges_for_90pct": summary["edges_for_90pct"],
                            "recovered_at_5pct_edges": summary["recovered_at_budget"],
                            "prev_to_induction_key_edges": len(path),
-                           "prev_token_head": out["prev_token_head"], "induction_head": out["induction_head"]},
+                           "prev_token_head": out["prev_token_head"], "induction_head": out["induction_head"],
+                           **{"ranking_auc_" + re.sub(r"\W+", "_", name).strip("_"): auc
+                              for name, auc in out["ranking_auc"].items()}},
             slug=f"induction-{method}", root=runs_root)
         out["runs"].append(run)
     return out
@@ -188,7 +202,7 @@ def demo_step(ctx: Any) -> list[Any]:
     torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and 2-core machines are shared
     try:
         cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=5, methods=("eap-ig", "acdc"),
-                                     patching=("denoising",))
+                                     patching=("denoising",), compare_rankings=False)
         out = run_induction_circuit(cfg, ctx.runs_root, load_model(cfg.model, device=ctx.device), progress=False)
     finally:
         torch.set_num_threads(threads)

@@ -105,7 +105,9 @@ def metric_per_input(
     raise ValueError(f"Unknown metric {name!r}; choose one of {METRICS}.")
 
 
-def metric_fn(name: str, task: Task, clean_logits: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+def metric_fn(
+    name: str, task: Task, clean_logits: torch.Tensor | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """``logits -> scalar`` (mean over inputs), differentiable: what attribution patching needs."""
     if name not in METRICS:
         raise ValueError(f"Unknown metric {name!r}; choose one of {METRICS}.")

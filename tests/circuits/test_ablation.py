@@ -102,7 +102,8 @@ def test_sae_splice_keeps_the_error_and_ablates_only_the_latents(tiny_model):
     torch.testing.assert_close(got, clean)  # nothing ablated: the splice is exact thanks to the error term
     z = sae.encode(clean)
     latents = [0, 3, 7]
-    got, _ = _seen(tiny_model, tokens, sae_latent_ablation_hooks(tiny_model, sae, name, latents, Ablation("zero")), name)
+    hooks = sae_latent_ablation_hooks(tiny_model, sae, name, latents, Ablation("zero"))
+    got, _ = _seen(tiny_model, tokens, hooks, name)
     expected = clean - z[..., latents] @ sae.W_dec[latents]
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     with pytest.raises(TypeError, match="encode"):
@@ -133,3 +134,27 @@ def test_attention_only_model_has_no_mlps():
     tokens = _tokens(0)
     z, _ = _seen(model, tokens, head_ablation_hooks(model, [(1, 3)], Ablation("zero")), "blocks.1.attn.hook_z")
     assert (z[:, :, 3] == 0).all() and (z[:, :, :3] != 0).any()
+
+
+def test_sae_splice_accepts_the_project_sae_base_class(tiny_model):
+    """interp.sae.SAE (the SAE issue's base interface) splices in as is, with its input scaling."""
+    from interp.sae.base import SAE, SAEConfig
+
+    class _ReLU(SAE):
+        def encode_scaled(self, x):
+            return torch.relu(self.pre_acts(x))
+
+    sae = _ReLU(SAEConfig(arch="test-relu", d_in=32, d_sae=40, input_scale=0.5))
+    with torch.no_grad():
+        for p in (sae.W_enc, sae.W_dec):
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.2)
+    tokens, name = _tokens(4), "blocks.2.hook_resid_pre"
+    clean = cache_hooks(tiny_model, tokens, [name])[name]
+    z = sae.encode(clean.reshape(-1, 32)).reshape(3, 10, 40).detach()
+    latents = [int(z.sum((0, 1)).argmax())]  # the most active latent, so the ablation does something
+    with torch.no_grad():
+        got, _ = _seen(tiny_model, tokens, sae_latent_ablation_hooks(tiny_model, sae, name, latents, Ablation("zero")),
+                       name)
+    expected = clean - (z[..., latents] @ sae.W_dec[latents].detach()) / 0.5  # decode divides by input_scale
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got, clean)

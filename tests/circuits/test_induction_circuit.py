@@ -60,6 +60,9 @@ def test_discovered_circuits_contain_the_k_composition_edge(result):
         assert f"{out['induction_head']}->logits" in c["kept"]
         assert {"input", out["prev_token_head"], out["induction_head"], "logits"} <= set(c["nodes"])
     assert out["circuits"]["eap-ig"]["faithfulness_auc"] > out["circuits"]["eap"]["faithfulness_auc"]
+    auc = out["ranking_auc"]  # rankings of all 81 edges (not circuits): EAP-IG's edges path ~ exact patching
+    assert auc["eap"] < auc["eap-ig (edges path)"]
+    assert auc["eap-ig (edges path)"] > auc["edge patching (exact)"] - 0.05, auc
     assert out["edges_total"] == 81
 
 
