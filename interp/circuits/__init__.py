@@ -8,6 +8,8 @@
 * :mod:`~interp.circuits.attribution`: EAP and EAP-IG edge scores.
 * :mod:`~interp.circuits.discovery`: ACDC pruning and top-n circuits; :mod:`~interp.circuits.faithfulness` curves;
   :mod:`~interp.circuits.adversarial` per-input worst cases; :mod:`~interp.circuits.circuit_run` -> ``circuit`` runs.
+* :mod:`~interp.circuits.fourier`: the modular-addition algorithm's key frequencies and restricted/excluded losses
+  (Nanda et al. 2023) -> ``fourier`` runs.
 
 Everything is checked against the shipped ``toy:induction`` model, whose circuit is known.
 """
@@ -24,6 +26,16 @@ from interp.circuits.attribution import edge_attribution, task_attribution
 from interp.circuits.circuit_run import save_circuit_run
 from interp.circuits.discovery import Circuit, acdc, top_n_circuit
 from interp.circuits.faithfulness import CircuitEval, faithfulness_curve
+from interp.circuits.fourier import (
+    FourierResult,
+    embedding_frequency_norms,
+    excluded_logits,
+    fourier_analysis,
+    fourier_basis,
+    key_frequencies,
+    restricted_logits,
+    write_fourier_run,
+)
 from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations
 from interp.circuits.head_scores import induction_score, previous_token_score
 from interp.circuits.metrics import Task, induction_task, metric_per_input, normalise
@@ -35,4 +47,6 @@ __all__ = [
     "metric_per_input", "mlp_ablation_hooks", "neuron_ablation_hooks", "node_activations", "normalise",
     "patching_sweep", "previous_token_score", "sae_latent_ablation_hooks", "save_circuit_run", "save_patching_run",
     "task_attribution", "top_n_circuit",
+    "FourierResult", "embedding_frequency_norms", "excluded_logits", "fourier_analysis", "fourier_basis",
+    "key_frequencies", "restricted_logits", "write_fourier_run",
 ]
