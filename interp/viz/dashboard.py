@@ -248,7 +248,8 @@ def probe_curves(rows: Sequence[dict[str, Any]], metric: str = "accuracy", chanc
 
 # --- sinks --------------------------------------------------------------------------------------
 
-def category_mass(mass: Any, categories: Sequence[str], title: str | None = "Attention mass by token category") -> go.Figure:
+def category_mass(mass: Any, categories: Sequence[str],
+                  title: str | None = "Attention mass by token category") -> go.Figure:
     """Mean attention mass per token category for every head: mass [layer, head, n_categories], stacked."""
     m = _np(mass)
     if m.ndim != 3 or m.shape[2] != len(categories):
