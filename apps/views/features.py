@@ -57,7 +57,7 @@ with common.guard(f"SAE run {run.name}"):
                f"d_sae {d_sae} · {meta.get('n_tokens', '?')} tokens analysed")
     common.show_config(run)
 
-    left, right = st.columns([2, 3], gap="large")
+    left, right = st.columns([1, 1], gap="large")
     with left:
         st.subheader("Feature index")
         c1, c2 = st.columns(2)

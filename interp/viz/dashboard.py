@@ -80,7 +80,7 @@ def density_histogram(density: Any, selected: float | None = None) -> go.Figure:
                                  hovertemplate="10^%{x:.2f}: %{y} latents<extra></extra>"))
     if selected is not None and selected > 0:
         fig.add_vline(x=float(np.log10(selected)), line_color="#e8590c", line_width=2)
-    fig.update_layout(title=f"Feature density (log10; {int((d <= 0).sum())} dead of {d.size})", height=260,
+    fig.update_layout(title=f"All latents: density ({int((d <= 0).sum())} dead)", height=260,
                       margin=dict(l=10, r=10, t=40, b=10), xaxis_title="log10 density", yaxis_title="latents")
     return fig
 
