@@ -38,7 +38,8 @@ def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
         strs = [tok(vocab, toks[i]) for i in keep]
         ctx = context_html(strs, a[keep], max_act=scale, centre=keep.index(centre) if centre in keep else None)
         rows.append(f'<div style="display: flex; gap: 0.8em; align-items: baseline;">'
-                    f'<code style="min-width: 4.5em; text-align: right;">{v:.3f}</code>{ctx}</div>')
+                    f'<code style="min-width: 4.5em; text-align: right;">{v:.3f}</code>'
+                    f'<div style="flex: 1; min-width: 0;">{ctx}</div></div>')
     if rows:
         st.html("".join(rows))
     else:

@@ -53,9 +53,10 @@ def context_html(tokens: Sequence[str], acts: Any, max_act: float | None = None,
         style = f"background-color: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f}); border-radius: 3px; padding: 0 1px;"
         if i == centre:
             style += " border-bottom: 2px solid #333;"
-        text = html.escape(display_token(tok)).replace(" ", "&nbsp;")
+        text = html.escape(display_token(tok))  # spaces kept by pre-wrap, and lines can still wrap there
         spans.append(f'<span class="tok" style="{style}" title="{html.escape(repr(tok))}: {v:.3f}">{text}</span>')
-    return ('<div class="ctx" style="font-family: monospace; line-height: 1.9; white-space: pre-wrap;">'
+    return ('<div class="ctx" style="font-family: monospace; line-height: 1.9; white-space: pre-wrap; '
+            'overflow-wrap: anywhere;">'
             + "".join(spans) + "</div>")
 
 

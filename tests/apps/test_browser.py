@@ -53,6 +53,7 @@ def test_features_page_in_chromium(tmp_path):
         driver.get(f"{url}/?run=sae/{run.name}")
         link = wait.until(EC.element_to_be_clickable((By.PARTIAL_LINK_TEXT, "Open on the Features page")))
         link.click()
+
         def on_features(d) -> bool:
             u = urlparse(d.current_url)
             return u.path.endswith("/features") and parse_qs(u.query).get("run") == [f"sae/{run.name}"]
