@@ -233,6 +233,14 @@ def show_config(run: Run) -> None:
         st.markdown("**artifacts** " + ", ".join(f"`{k}` → `{v}`" for k, v in run.artifacts.items()))
 
 
+CHART_CONFIG = {"displayModeBar": "hover", "displaylogo": False}
+
+
+def chart(where: Any, fig: Any, key: str) -> None:
+    """A plotly figure in ``where`` (st or a column), its toolbar shown only on hover."""
+    where.plotly_chart(fig, key=key, config=CHART_CONFIG)
+
+
 def metric_row(metrics: dict[str, Any], keys: Sequence[str]) -> None:
     """The run's headline scalar metrics as st.metric tiles (only the ones present)."""
     present = [(k, metrics[k]) for k in keys if isinstance(metrics.get(k), (int, float, str))]

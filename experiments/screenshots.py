@@ -40,8 +40,8 @@ def fill_runs(root: Path, max_seqs: int) -> list[str]:
     return faked
 
 
-def views(root: Path) -> dict[str, str]:
-    """Page name → URL path and query of the view to capture (the newest run of each kind)."""
+def views(root: Path) -> dict[str, tuple[str, str]]:
+    """Page name → (URL path and query of the view to capture, CSS selector that shows it rendered)."""
     import numpy as np
 
     from interp.runs import list_runs
@@ -50,34 +50,37 @@ def views(root: Path) -> dict[str, str]:
         runs = list_runs(root, kind=kind)
         return f"{kind}/{runs[0].name}" if runs else None
 
-    out = {"runs": f"?run={ref('sae')}" if ref("sae") else "", "attention": "attention?model=toy:toylm&layer=1&head=2"}
+    plot = ".js-plotly-plot"
+    out = {"runs": (f"?run={ref('sae')}" if ref("sae") else "", '[data-testid="stDataFrame"]'),
+           "attention": ("attention?model=toy:toylm&layer=1&head=2", plot)}
     if ref("sae"):
         run = list_runs(root, kind="sae")[0]
         f = run.read_tensors("features")
         feature = int(np.argsort(-f["max_act"].numpy())[min(2, len(f["max_act"]) - 1)])
-        out["features"] = f"features?run={ref('sae')}&feature={feature}"
+        out["features"] = (f"features?run={ref('sae')}&feature={feature}", "span.tok")
     for page, kind in (("sinks", "sinks"), ("circuits", "circuit"), ("probes", "probe")):
         if ref(kind):
-            out[page] = f"{page}?run={ref(kind)}"
+            out[page] = (f"{page}?run={ref(kind)}", plot)
     return out
 
 
-def wait_rendered(driver, timeout: float = 120.0) -> None:
-    """Until the script has finished (no running indicator) and the element count is stable."""
+def wait_rendered(driver, selector: str, timeout: float = 180.0) -> None:
+    """Until ``selector`` is on the page, no spinner or running indicator shows, and the page stops changing."""
     from selenium.webdriver.common.by import By
 
+    busy = '[data-testid="stStatusWidget"], [data-testid="stSpinner"]'
     deadline, last, stable = time.monotonic() + timeout, -1, 0
     time.sleep(2)
     while time.monotonic() < deadline:
-        running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        ready = driver.find_elements(By.CSS_SELECTOR, selector) and not driver.find_elements(By.CSS_SELECTOR, busy)
         n = len(driver.find_elements(By.CSS_SELECTOR, "*"))
-        stable = stable + 1 if (n == last and not running) else 0
+        stable = stable + 1 if (ready and n == last) else 0
         if stable >= 3:
             time.sleep(1)
             return
         last = n
         time.sleep(0.7)
-    raise TimeoutError("the page did not finish rendering")
+    raise TimeoutError(f"the page did not finish rendering ({selector!r} never settled)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wait_until_up(url, server)
             driver = chromium_driver(tmp / "profile", args.width, args.height)
-            for name, view in pages.items():
+            for name, (view, selector) in pages.items():
                 driver.get(f"{url}/{view}")
-                wait_rendered(driver)
+                wait_rendered(driver, selector)
                 path = out / f"{name}.png"
                 driver.save_screenshot(str(path))
                 shutil.copy(path, run.path / path.name)

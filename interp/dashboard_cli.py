@@ -84,13 +84,17 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     print(f"interp dashboard: http://{shown_host}:{args.port}  (runs: {root}; Ctrl-C stops it)", flush=True)
     if not root.is_dir():
         print(f"note: {root} does not exist yet; `interp demo` writes a first set of runs.", flush=True)
-    proc = start_server(root, args.port, args.host, headless=args.headless)
+    # Streamlit itself always runs headless (a non-headless first run stops to ask for an e-mail address);
+    # the browser is opened from here once the server answers.
+    proc = start_server(root, args.port, args.host, headless=True)
 
     def stop(signum: int, frame: Any) -> None:  # `kill` stops the server too, not just this wrapper
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
+        if not args.headless:
+            _open_browser(proc, args.host, args.port, f"http://{shown_host}:{args.port}")
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
@@ -101,6 +105,21 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _open_browser(proc: subprocess.Popen, host: str, port: int, url: str) -> None:
+    """Open ``url`` once the server answers, when there is a display to open it on (as Streamlit does)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    try:
+        wait_until_up(f"http://{local}:{port}", proc)
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"note: {exc}", file=sys.stderr)
+        return
+    import webbrowser
+
+    webbrowser.open(url)
 
 
 def register(sub: Any) -> None:

@@ -80,17 +80,19 @@ with common.guard("the attention patterns"):
 
     c1, c2 = st.columns([3, 2])
     with c1:
-        st.plotly_chart(head_grid(p, sink, title="All heads"), key="grid")
+        common.chart(st, head_grid(p, sink, title="All heads"), key="grid")
     with c2:
-        st.plotly_chart(head_heatmap(sink, title="Sink mass (attention on position 0)", zmin=0, zmax=1,
+        common.chart(st, head_heatmap(sink, title="Sink mass per head", zmin=0, zmax=1,
                                      colorscale="Oranges"), key="sinkmass")
 
     st.subheader("One head")
     c1, c2 = st.columns(2)
-    layer = c1.selectbox("layer", range(n_layers), index=common.qp_int("layer", 0, 0, n_layers - 1), key=f"att_layer_{spec}")
-    head = c2.selectbox("head", range(n_heads), index=common.qp_int("head", 0, 0, n_heads - 1), key=f"att_head_{spec}")
+    layer = c1.selectbox("layer", range(n_layers), index=common.qp_int("layer", 0, 0, n_layers - 1),
+                         key=f"att_layer_{spec}")
+    head = c2.selectbox("head", range(n_heads), index=common.qp_int("head", 0, 0, n_heads - 1),
+                        key=f"att_head_{spec}")
     common.qp_set(layer=layer, head=head)
-    st.plotly_chart(attention_heatmap(p[layer, head], labels,
+    common.chart(st, attention_heatmap(p[layer, head], labels,
                                       title=f"L{layer}H{head} · sink mass {sink[layer, head]:.2f}"), key="one")
 
     heads_runs = [r for r in common.all_runs(["heads"])[0] if r.model == spec]
@@ -100,6 +102,6 @@ with common.guard("the attention patterns"):
         scores = common.json_artifact(run, "scores")
         cols = st.columns(max(len(scores), 1))
         for col, (name, values) in zip(cols, scores.items()):
-            col.plotly_chart(head_heatmap(np.asarray(values, dtype=float), title=f"{name} score", zmin=0, zmax=1),
+            common.chart(col, head_heatmap(np.asarray(values, dtype=float), title=f"{name} score", zmin=0, zmax=1),
                              key=f"score_{name}")
         st.caption(f"from run `{common.run_ref(run)}`")

@@ -10,15 +10,16 @@ from interp.viz.dashboard import circuit_graph, faithfulness_curve, patching_hea
 
 def show_circuit(run):
     graph = common.json_artifact(run, "graph", ["nodes", "edges"])
-    common.metric_row(run.metrics, ["edges_kept", "edges_total", "fraction_kept", "metric_recovered", "faithfulness_auc"])
+    common.metric_row(run.metrics, ["edges_kept", "edges_total", "fraction_kept", "metric_recovered",
+                                    "faithfulness_auc"])
     st.caption(f"{run.model} · {graph.get('method', run.config.get('method', '?'))} · "
                f"metric {run.config.get('metric', '?')} · ablation {run.config.get('ablation', '?')}")
     common.show_config(run)
     only = st.toggle("circuit edges only", value=True, key="circuit_only")
-    st.plotly_chart(circuit_graph(graph["nodes"], graph["edges"], circuit_only=only), key="graph")
+    common.chart(st, circuit_graph(graph["nodes"], graph["edges"], circuit_only=only), key="graph")
     if "faithfulness" in run.artifacts:
         fa = common.json_artifact(run, "faithfulness", ["fraction_kept", "metric_recovered"])
-        st.plotly_chart(faithfulness_curve(fa["fraction_kept"], fa["metric_recovered"], fa.get("edges_kept"),
+        common.chart(st, faithfulness_curve(fa["fraction_kept"], fa["metric_recovered"], fa.get("edges_kept"),
                                            title=f"Faithfulness ({fa.get('ablation', '?')} ablation"
                                                  + (f", AUC {fa['auc']:.3f})" if "auc" in fa else ")")),
                         key="faith")
@@ -46,10 +47,10 @@ def show_patching(run):
         raise ValueError(f"the results artifact holds none of resid_pre/attn_out/mlp_out/heads "
                          f"(it has {sorted(t)}).")
     for k in sweeps:
-        st.plotly_chart(patching_heatmap(t[k], meta.get("pos_labels"), title=f"{k}: layer × position"),
+        common.chart(st, patching_heatmap(t[k], meta.get("pos_labels"), title=f"{k}: layer × position"),
                         key=f"patch_{k}")
     if "heads" in t:
-        st.plotly_chart(head_heatmap(t["heads"], title="heads: layer × head", colorscale="RdBu", zmid=0,
+        common.chart(st, head_heatmap(t["heads"], title="heads: layer × head", colorscale="RdBu", zmid=0,
                                      fmt=".2f"), key="patch_heads")
 
 

@@ -38,7 +38,8 @@ def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
         strs = [tok(vocab, toks[i]) for i in keep]
         ctx = context_html(strs, a[keep], max_act=scale, centre=keep.index(centre) if centre in keep else None)
         rows.append(f'<div style="display: flex; gap: 0.8em; align-items: baseline;">'
-                    f'<code style="min-width: 4.5em; text-align: right;">{v:.3f}</code>{ctx}</div>')
+                    f'<code style="min-width: 4.5em; text-align: right;">{v:.3f}</code>'
+                    f'<div style="flex: 1; min-width: 0;">{ctx}</div></div>')
     if rows:
         st.html("".join(rows))
     else:
@@ -57,7 +58,7 @@ with common.guard(f"SAE run {run.name}"):
                f"d_sae {d_sae} · {meta.get('n_tokens', '?')} tokens analysed")
     common.show_config(run)
 
-    left, right = st.columns([2, 3], gap="large")
+    left, right = st.columns([1, 1], gap="large")
     with left:
         st.subheader("Feature index")
         c1, c2 = st.columns(2)
@@ -92,7 +93,7 @@ with common.guard(f"SAE run {run.name}"):
         if rows and st.session_state.get("_last_row") != (rows[0], query, sort):
             st.session_state["_last_row"] = (rows[0], query, sort)
             st.session_state["feature"] = int(table.iloc[rows[0]]["feature"])
-        st.plotly_chart(density_histogram(f["density"], None), key="density_all")
+        common.chart(st, density_histogram(f["density"], None), key="density_all")
 
     with right:
         if "feature" not in st.session_state:
@@ -111,7 +112,7 @@ with common.guard(f"SAE run {run.name}"):
         if mx <= 0:
             st.info("This latent never fired on the analysed tokens (dead).")
         if "hist_counts" in f and "hist_edges" in f:
-            st.plotly_chart(activation_histogram(f["hist_counts"][i], f["hist_edges"][i]), key="hist")
+            common.chart(st, activation_histogram(f["hist_counts"][i], f["hist_edges"][i]), key="hist")
 
         st.markdown("#### Top activating contexts")
         show_contexts(f["top_tokens"][i], f["top_acts"][i], f["top_value"][i], vocab, mx, centre, 20)
@@ -130,7 +131,7 @@ with common.guard(f"SAE run {run.name}"):
         if all(k in f for k in ("logit_pos_ids", "logit_pos_vals", "logit_neg_ids", "logit_neg_vals")):
             st.markdown("#### Logit effects (W_dec · W_U)")
             name = lambda ids: [tok(vocab, t) for t in ids]  # noqa: E731
-            st.plotly_chart(logit_effects(name(f["logit_pos_ids"][i]), f["logit_pos_vals"][i],
+            common.chart(st, logit_effects(name(f["logit_pos_ids"][i]), f["logit_pos_vals"][i],
                                           name(f["logit_neg_ids"][i]), f["logit_neg_vals"][i]), key="logits")
         elif not meta.get("has_logits", False):
             st.caption("No logit effects: this model has no unembedding (an encoder) or they were not computed.")
@@ -151,7 +152,8 @@ with common.guard(f"SAE run {run.name}"):
     st.subheader("Try your own text")
     text = st.text_area("text", "It is a truth universally acknowledged, that a single man in possession of a good "
                         "fortune, must be in want of a wife.", key="own_text")
-    if st.button("Run the model and SAE on it", key="own_go") or st.session_state.get("own_result_for") == (run.name, text):
+    clicked = st.button("Run the model and SAE on it", key="own_go")
+    if clicked or st.session_state.get("own_result_for") == (run.name, text):
         with common.guard("the live activations"):
             from live import feature_on_text
 

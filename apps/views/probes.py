@@ -21,7 +21,7 @@ def show_probe(run):
                f"{run.config.get('probe', '?')} probe · chance {res.get('chance')} · "
                f"best hook `{run.metrics.get('best_hook', '?')}`")
     common.show_config(run)
-    st.plotly_chart(probe_curves(res["rows"], metric, res.get("chance"), title=f"{metric} by layer"), key="curves")
+    common.chart(st, probe_curves(res["rows"], metric, res.get("chance"), title=f"{metric} by layer"), key="curves")
     st.dataframe(pd.DataFrame(res["rows"]), hide_index=True, width="stretch")
 
 

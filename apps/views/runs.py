@@ -19,7 +19,8 @@ with common.guard("the run list"):
     kinds = sorted({r.kind for r in runs})
     models = sorted({str(r.model) for r in runs})
     c1, c2, c3 = st.columns([2, 2, 3])
-    want_kinds = c1.multiselect("kind", kinds, default=[k for k in (common.qp_get("kind") or "").split(",") if k in kinds])
+    linked = [k for k in (common.qp_get("kind") or "").split(",") if k in kinds]
+    want_kinds = c1.multiselect("kind", kinds, default=linked)
     want_models = c2.multiselect("model", models)
     text = c3.text_input("search (name, config, metrics)", "")
     common.qp_set(kind=",".join(want_kinds) or None)
@@ -59,7 +60,8 @@ with common.guard("the run list"):
         params = {"run": common.run_ref(run)}
         if run.kind == "heads" and run.model:
             params = {"model": run.model}
-        st.page_link(page, label=f"Open on the {page.split('/')[-1][:-3].title()} page →", icon=":material/arrow_forward:",
+        st.page_link(page, label=f"Open on the {page.split('/')[-1][:-3].title()} page →",
+                     icon=":material/arrow_forward:",
                      query_params=params)
     if run.error:
         st.error(f"This run {run.status}: {run.error}")

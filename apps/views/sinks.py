@@ -22,15 +22,15 @@ def show_sinks(run):
     st.caption(f"{run.model} · ε = {eps}")
     common.show_config(run)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(head_heatmap(t["sink_rate"], title=f"Sink rate (α₀ > {eps})", zmin=0, zmax=1,
+    common.chart(c1, head_heatmap(t["sink_rate"], title=f"Sink rate (α₀ > {eps})", zmin=0, zmax=1,
                                  colorscale="Oranges"), key="rate")
     if "alpha" in t:
         k_max = int(t["alpha"].shape[2]) - 1
         k = c2.number_input("key position for α_k", 0, k_max, 0, key="alpha_k")
-        c2.plotly_chart(head_heatmap(t["alpha"][:, :, int(k)], title=f"Mean sink score α_{int(k)}",
+        common.chart(c2, head_heatmap(t["alpha"][:, :, int(k)], title=f"Mean sink score α_{int(k)}",
                                      zmin=0, zmax=1, colorscale="Oranges"), key="alpha")
     if "mass" in t and meta.get("categories"):
-        st.plotly_chart(category_mass(t["mass"], meta["categories"]), key="mass")
+        common.chart(st, category_mass(t["mass"], meta["categories"]), key="mass")
     if meta.get("sink_heads"):
         st.markdown("**Sink heads**")
         st.dataframe(pd.DataFrame(meta["sink_heads"]), hide_index=True)
@@ -42,7 +42,7 @@ def show_sinks(run):
 def show_emergence(run):
     curves = common.json_artifact(run, "curves", ["runs"])
     common.show_config(run)
-    st.plotly_chart(emergence_curves(curves["runs"]), key="emergence")
+    common.chart(st, emergence_curves(curves["runs"]), key="emergence")
     st.dataframe(pd.DataFrame([{k: c.get(k) for k in ("label", "bos", "seq_len", "lr", "weight_decay")}
                                | {"final sink rate": c["sink_rate"][-1] if c.get("sink_rate") else None}
                                for c in curves["runs"]]), hide_index=True)

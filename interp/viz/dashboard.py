@@ -53,9 +53,10 @@ def context_html(tokens: Sequence[str], acts: Any, max_act: float | None = None,
         style = f"background-color: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f}); border-radius: 3px; padding: 0 1px;"
         if i == centre:
             style += " border-bottom: 2px solid #333;"
-        text = html.escape(display_token(tok)).replace(" ", "&nbsp;")
+        text = html.escape(display_token(tok))  # spaces kept by pre-wrap, and lines can still wrap there
         spans.append(f'<span class="tok" style="{style}" title="{html.escape(repr(tok))}: {v:.3f}">{text}</span>')
-    return ('<div class="ctx" style="font-family: monospace; line-height: 1.9; white-space: pre-wrap;">'
+    return ('<div class="ctx" style="font-family: monospace; line-height: 1.9; white-space: pre-wrap; '
+            'overflow-wrap: anywhere;">'
             + "".join(spans) + "</div>")
 
 
@@ -80,7 +81,7 @@ def density_histogram(density: Any, selected: float | None = None) -> go.Figure:
                                  hovertemplate="10^%{x:.2f}: %{y} latents<extra></extra>"))
     if selected is not None and selected > 0:
         fig.add_vline(x=float(np.log10(selected)), line_color="#e8590c", line_width=2)
-    fig.update_layout(title=f"Feature density (log10; {int((d <= 0).sum())} dead of {d.size})", height=260,
+    fig.update_layout(title=f"All latents: density ({int((d <= 0).sum())} dead)", height=260,
                       margin=dict(l=10, r=10, t=40, b=10), xaxis_title="log10 density", yaxis_title="latents")
     return fig
 
@@ -248,7 +249,8 @@ def probe_curves(rows: Sequence[dict[str, Any]], metric: str = "accuracy", chanc
 
 # --- sinks --------------------------------------------------------------------------------------
 
-def category_mass(mass: Any, categories: Sequence[str], title: str | None = "Attention mass by token category") -> go.Figure:
+def category_mass(mass: Any, categories: Sequence[str],
+                  title: str | None = "Attention mass by token category") -> go.Figure:
     """Mean attention mass per token category for every head: mass [layer, head, n_categories], stacked."""
     m = _np(mass)
     if m.ndim != 3 or m.shape[2] != len(categories):

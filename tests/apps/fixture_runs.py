@@ -69,6 +69,7 @@ def sae_run(root, model: str = "toy:toylm", hook: str = "blocks.1.hook_resid_pos
     nb_ids = np.argsort(-cos, axis=1)[:, :3]
     logit_pos = g.integers(1, v, (D_SAE, 4))
     logit_neg = g.integers(1, v, (D_SAE, 4))
+    logit_vals = np.sort(g.uniform(0.5, 2, (D_SAE, 4)))[:, ::-1].astype(np.float32)  # descending
     config = {"arch": "topk", "hook": hook, "d_in": D_IN, "d_sae": D_SAE, "k": 4, "lr": 4e-4, "steps": 100,
               "store": "runs/capture/x/activations"}
     with start_run("sae", config, model=model, slug="fixture-sae", root=root) as run:
@@ -80,9 +81,10 @@ def sae_run(root, model: str = "toy:toylm", hook: str = "blocks.1.hook_resid_pos
             "top_acts": top_acts.astype(np.float32),
             "quantile_tokens": q_tokens.astype(np.int64), "quantile_acts": q_acts.astype(np.float32),
             "quantile_edges": q_edges.astype(np.float32),
-            "logit_pos_ids": logit_pos.astype(np.int64), "logit_pos_vals": np.sort(g.uniform(0.5, 2, (D_SAE, 4)))[:, ::-1].astype(np.float32).copy(),
-            "logit_neg_ids": logit_neg.astype(np.int64), "logit_neg_vals": -np.sort(g.uniform(0.5, 2, (D_SAE, 4)))[:, ::-1].astype(np.float32).copy(),
-            "neighbour_ids": nb_ids.astype(np.int64), "neighbour_cos": np.take_along_axis(cos, nb_ids, 1).astype(np.float32),
+            "logit_pos_ids": logit_pos.astype(np.int64), "logit_pos_vals": logit_vals.copy(),
+            "logit_neg_ids": logit_neg.astype(np.int64), "logit_neg_vals": -logit_vals[:, ::-1].copy(),
+            "neighbour_ids": nb_ids.astype(np.int64),
+            "neighbour_cos": np.take_along_axis(cos, nb_ids, 1).astype(np.float32),
         })
         _write(run, "features_meta", "features.json", {
             "model": model, "hook": hook, "d_sae": D_SAE, "n_top": N_TOP, "ctx_left": CTX_L, "ctx_right": CTX_R,
@@ -94,14 +96,12 @@ def sae_run(root, model: str = "toy:toylm", hook: str = "blocks.1.hook_resid_pos
             path = run.path / "features.safetensors"
             from safetensors.torch import load_file
             save_file({**load_file(str(path)), **{k: torch.as_tensor(v) for k, v in extra.items()}}, str(path))
-        w_enc = torch.tensor(w_dec.T, dtype=torch.float32)  # [d_in, d_sae]
+        w_enc = torch.tensor(w_dec.T, dtype=torch.float32).contiguous()  # [d_in, d_sae]
         (run.path / "sae").mkdir()
-        _write(run, "sae_weights", "sae/sae_weights.safetensors", {
-            "W_enc": w_enc, "b_enc": torch.zeros(D_SAE), "W_dec": torch.tensor(w_dec, dtype=torch.float32),
-            "b_dec": torch.zeros(D_IN)})
-        _write(run, "sae_cfg", "sae/cfg.json", {"architecture": "topk", "d_in": D_IN, "d_sae": D_SAE,
-                                                "hook_name": hook, "model_name": model, "k": 4})
-        del run.artifacts["sae_weights"], run.artifacts["sae_cfg"]
+        save_file({"W_enc": w_enc, "b_enc": torch.zeros(D_SAE), "W_dec": torch.tensor(w_dec, dtype=torch.float32),
+                   "b_dec": torch.zeros(D_IN)}, str(run.path / "sae" / "sae_weights.safetensors"))
+        (run.path / "sae" / "cfg.json").write_text(json.dumps({
+            "architecture": "topk", "d_in": D_IN, "d_sae": D_SAE, "hook_name": hook, "model_name": model, "k": 4}))
         run.add_artifact("sae", "sae")
         run.metrics.update({"l0": 4.0, "mse": 0.01, "fvu": 0.12, "explained_variance": 0.88, "cos_sim": 0.93,
                             "l2_ratio": 0.97, "dead_frac": 1 / D_SAE, "dense_frac": 0.0, "ce_loss_score": 0.91})
@@ -112,8 +112,9 @@ def probe_run(root) -> Run:
     rows = [{"hook": f"blocks.{l}.hook_resid_post", "layer": l, "train": 0.7 + 0.1 * l, "val": 0.65 + 0.1 * l,
              "test": 0.64 + 0.1 * l, "control": 0.55, "selectivity": 0.09 + 0.1 * l, "random_model": 0.4}
              for l in range(2)]
-    with start_run("probe", {"model": "toy:toylm", "task": "part-of-speech", "hooks": [r["hook"] for r in rows],
-                             "probe": "logistic", "l2": 1e-3}, model="toy:toylm", slug="fixture-probe", root=root) as run:
+    config = {"model": "toy:toylm", "task": "part-of-speech", "hooks": [r["hook"] for r in rows], "probe": "logistic",
+              "l2": 1e-3}
+    with start_run("probe", config, model="toy:toylm", slug="fixture-probe", root=root) as run:
         _write(run, "results", "results.json", {"task": "part-of-speech", "metric": "accuracy", "chance": 0.25,
                                                 "rows": rows})
         run.metrics.update({"best_hook": rows[-1]["hook"], "best_accuracy": rows[-1]["test"],
@@ -150,10 +151,11 @@ def circuit_run(root) -> Run:
               ("L0H0", "L1H3", "k", 0.02), ("L1H3", "logits", None, -0.01), ("L0H2", "MLP1", None, 0.03)]
     edges = [{"src": a, "dst": b, "qkv": q, "score": w, "in_circuit": True} for a, b, q, w in kept]
     edges += [{"src": a, "dst": b, "qkv": q, "score": w, "in_circuit": False} for a, b, q, w in pruned]
-    with start_run("circuit", {"model": "toy:induction", "method": "eap", "top_n": 3, "ablation": "mean",
-                               "metric": "logit_diff"}, model="toy:induction", slug="fixture-circuit", root=root) as run:
+    config = {"model": "toy:induction", "method": "eap", "top_n": 3, "ablation": "mean", "metric": "logit_diff"}
+    with start_run("circuit", config, model="toy:induction", slug="fixture-circuit", root=root) as run:
         _write(run, "graph", "graph.json", {"method": "eap", "nodes": nodes, "edges": edges})
-        _write(run, "faithfulness", "faithfulness.json", {"ablation": "mean", "metric": "logit_diff", "edges_kept": [3, 6, 10, 16],
+        _write(run, "faithfulness", "faithfulness.json", {"ablation": "mean", "metric": "logit_diff",
+                                                          "edges_kept": [3, 6, 10, 16],
                                                           "fraction_kept": [0.2, 0.4, 0.6, 1.0],
                                                           "metric_recovered": [0.2, 0.55, 0.93, 1.0], "auc": 0.71})
         _write(run, "adversarial", "adversarial.json", {

@@ -7,6 +7,7 @@ installs them). Without them this test fails with that instruction: it never ski
 from __future__ import annotations
 
 import subprocess
+from urllib.parse import parse_qs, urlparse
 
 import fixture_runs
 from fixture_runs import SAE_TOKEN, WORDS
@@ -20,6 +21,8 @@ def test_features_page_in_chromium(tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     run = fixture_runs.sae_run(runs_root())
+    newer = fixture_runs.sae_run(runs_root(), seed=1)  # the page's default; the links must pick `run`
+    assert newer.name != run.name
     feature = 6
     word = WORDS[SAE_TOKEN[feature]].strip()
     port = free_port()
@@ -45,6 +48,22 @@ def test_features_page_in_chromium(tmp_path):
         shot = tmp_path / "features.png"
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
+
+        # One click from the Runs page (the run's details, linked by URL) to the page that shows it.
+        driver.get(f"{url}/?run=sae/{run.name}")
+        link = wait.until(EC.element_to_be_clickable((By.PARTIAL_LINK_TEXT, "Open on the Features page")))
+        link.click()
+
+        def on_features(d) -> bool:
+            u = urlparse(d.current_url)
+            return u.path.endswith("/features") and parse_qs(u.query).get("run") == [f"sae/{run.name}"]
+
+        wait.until(on_features)
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "span.tok")))
+        # once the page has run it writes its state back to the URL: still this run (not the newer
+        # default), plus the feature it shows
+        wait.until(lambda d: "feature" in parse_qs(urlparse(d.current_url).query))
+        assert on_features(driver), driver.current_url
     finally:
         if driver is not None:
             driver.quit()

@@ -85,7 +85,7 @@ def test_features_page_shows_the_chosen_feature(app, runs):
     assert at.number_input(key="feature").value == f
     assert at.query_params["feature"] == str(f) and at.query_params["run"] == _ref(runs["sae"])
     html = _html(at)
-    assert html.count(f"&nbsp;{WORDS[SAE_TOKEN[f]].strip()}") >= 5  # the 5 top contexts' centre token
+    assert html.count(f">{WORDS[SAE_TOKEN[f]]}</span>") >= 5  # the 5 top contexts' centre token
     feats = runs["sae"].read_tensors("features")
     top = float(feats["top_value"][f, 0])
     assert f": {top:.3f}" in html  # hover text carries the activation value
@@ -196,7 +196,7 @@ def test_features_live_text_runs_model_and_sae(app, runs, monkeypatch):
     _, cache = model.run_with_cache(toks.tokens[:1, :n], names_filter=lambda h: h == "blocks.1.hook_resid_post")
     z = _relu_sae_loader(runs["sae"].artifact("sae")).encode(cache["blocks.1.hook_resid_post"][0]).detach()
     assert any(f"Feature {f} on your text (max {float(z[:, f].max()):.3f})" in m.value for m in at.markdown)
-    assert " Darcy" in _html(at).replace("&nbsp;", " ")
+    assert "> Darcy</span>" in _html(at)
     top = at.dataframe[-1].value
     assert int(top["feature"].iloc[0]) == int(z.max(0).values.argmax())
 

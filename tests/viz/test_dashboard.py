@@ -37,7 +37,7 @@ def test_feature_panels():
     with pytest.raises(ValueError, match="one more entry"):
         activation_histogram([3, 1], [0.0, 1.0])
     fig = density_histogram(np.array([0.0, 1e-3, 1e-2, 0.1]), selected=1e-2)
-    assert "1 dead of 4" in fig.layout.title.text and len(fig.data[0].x) == 3
+    assert "(1 dead)" in fig.layout.title.text and len(fig.data[0].x) == 3
     fig = logit_effects([" a", " b"], [2.0, 1.0], [" c"], [-1.0])
     assert list(fig.data[0].y) == ["' a'", "' b'"] and list(fig.data[1].x) == [-1.0]
 
