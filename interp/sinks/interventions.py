@@ -276,6 +276,8 @@ def run_interventions(model: Any, corpus: TokenizedCorpus, names: Sequence[str] 
             tid = replace_id if name == "replace_first" else (token_id if token_id is not None else default_token(model, corpus))
             variant, shift = edit_tokens(corpus, name, tid, max_len=int(model.cfg.n_ctx))
         effect = output_effect(model, corpus, variant, shift, intervene, cfg.batch_size)
+        if name in ("replace_first", "prepend_token"):
+            effect["token_id"] = tid
         with intervene() as hooks:
             rep = measure_sinks(model, variant, cfg, fwd_hooks=hooks, values=False, massive=False)
         results.append(InterventionResult(name, effect, rep.overall_sink_rate, float(rep.mass[..., 0].mean())))
