@@ -78,12 +78,19 @@ def mask_key_hooks(model: Any, pos: int = 0, layers: Sequence[int] | int | None 
     return [(f"blocks.{layer}.attn.hook_pattern", lambda t, hook: mask_pattern(t, pos, heads_)) for layer in layers_]
 
 
-def _masked_additive(mask: torch.Tensor | None, like: torch.Tensor, n_heads: int, pos: int, heads: list[int]) -> torch.Tensor:
-    """An additive [batch, head, q, k] mask that also forbids key ``pos`` for ``heads``."""
+def _masked_additive(mask: torch.Tensor | None, like: torch.Tensor, n_heads: int, pos: int, heads: list[int],
+                     causal: bool = False) -> torch.Tensor:
+    """An additive [batch, head, q, k] mask that also forbids key ``pos`` for ``heads``.
+
+    With no incoming mask a causal model relied on the attention's own causal flag, which
+    HF drops once a mask is given, so the causal mask is built in.
+    """
     batch, seq = like.shape[0], like.shape[1]
     neg = torch.finfo(like.dtype).min
     if mask is None:
         base = torch.zeros(batch, 1, seq, seq, dtype=like.dtype, device=like.device)
+        if causal:
+            base = base.masked_fill(torch.ones(seq, seq, dtype=torch.bool, device=like.device).triu(1), neg)
     elif mask.dtype == torch.bool:  # True = may attend
         base = torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill(~mask, neg)
     else:
@@ -107,13 +114,14 @@ def mask_key(model: Any, pos: int = 0, layers: Sequence[int] | int | None = None
         yield mask_key_hooks(model, pos, layers_, heads_)
         return
     n_heads = int(model.cfg.n_heads)
+    causal = is_causal(model)
 
     def pre_hook(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         if "attention_mask" in kwargs or len(args) < 2:
-            kwargs["attention_mask"] = _masked_additive(kwargs.get("attention_mask"), hidden, n_heads, pos, heads_)
+            kwargs["attention_mask"] = _masked_additive(kwargs.get("attention_mask"), hidden, n_heads, pos, heads_, causal)
         else:
-            args = (args[0], _masked_additive(args[1], hidden, n_heads, pos, heads_), *args[2:])
+            args = (args[0], _masked_additive(args[1], hidden, n_heads, pos, heads_, causal), *args[2:])
         return args, kwargs
 
     handles = [model.blocks[layer].attn.original_component.register_forward_pre_hook(pre_hook, with_kwargs=True)
