@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main(argv: list[str] | None = None) -> int:
     from interp.sinks.analysis import sinks_analysis, summary_lines
-    from interp.sinks.interventions import INTERVENTIONS
+    from interp.sinks.interventions import ALL_INTERVENTIONS
     from interp.sinks.measure import SinkConfig
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = SinkConfig(epsilon=args.epsilon, batch_size=16)
     run, rep = sinks_analysis("minilm", seq_len=args.seq_len, max_seqs=args.max_seqs, config=cfg,
-                              interventions=INTERVENTIONS, intervention_seqs=args.intervention_seqs,
+                              interventions=ALL_INTERVENTIONS, intervention_seqs=args.intervention_seqs,
                               root=args.runs, slug="minilm-sinks")
     print("\n".join(summary_lines(rep, cfg.head_threshold)))
     for i, eps in enumerate(rep.extra_epsilons):

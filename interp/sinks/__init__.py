@@ -5,7 +5,10 @@ See ``docs/sinks.md`` for the method notes and the results compared with the pap
 
 from interp.sinks.emergence import EmergenceConfig, train_with_sinks
 from interp.sinks.interventions import (
+    ALL_INTERVENTIONS,
     INTERVENTIONS,
+    learn_sink_vector,
+    sink_vector_hooks,
     edit_tokens,
     mask_key,
     output_effect,
@@ -24,7 +27,10 @@ from interp.sinks.metrics import (
 )
 
 __all__ = [
+    "ALL_INTERVENTIONS",
     "INTERVENTIONS",
+    "learn_sink_vector",
+    "sink_vector_hooks",
     "EmergenceConfig",
     "edit_tokens",
     "mask_key",

@@ -11,7 +11,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from interp.cli import add_runs_arg
-    from interp.sinks.interventions import INTERVENTIONS
+    from interp.sinks.interventions import ALL_INTERVENTIONS
 
     p = sub.add_parser("sinks", help="attention sinks: sink rate, mass on special tokens, massive activations")
     p.add_argument("--model", required=True, help="model spec: toy:NAME, minilm, a HF folder or hub name")
@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--head-threshold", type=float, default=0.5, help="mass on one special token that makes a sink head")
     p.add_argument("--massive-abs", type=float, default=100.0, help="massive activation: |a| above this ...")
     p.add_argument("--massive-ratio", type=float, default=1000.0, help="... and this many times the median |a|")
-    p.add_argument("--interventions", nargs="*", default=[], choices=INTERVENTIONS, metavar="NAME",
-                   help=f"also run interventions: {', '.join(INTERVENTIONS)}")
+    p.add_argument("--interventions", nargs="*", default=[], choices=ALL_INTERVENTIONS, metavar="NAME",
+                   help=f"also run interventions: {', '.join(ALL_INTERVENTIONS)}")
     p.add_argument("--intervention-seqs", type=int, default=32)
     p.add_argument("--device", default=None)
     add_runs_arg(p)

@@ -15,6 +15,9 @@ Is the sink load-bearing? The papers answer by breaking it:
   et al. argue sinks are useful precisely because their values are small: this tests it.
 * **remove / replace the first token, or prepend an extra one** (:func:`edit_tokens`):
   token-level edits; positions shift, so outputs are compared on the same content tokens.
+* **add a learnable sink token** (:func:`learn_sink_vector`): prepend a token whose input
+  vector is trained (model frozen) to minimise the loss / output change; does the model
+  hand its sink to it?
 
 :func:`run_interventions` runs a list of them and reports, for each, the change in
 next-token loss (causal models; targets at original positions >= 2, which every
@@ -37,6 +40,8 @@ from interp.hooks.capture import model_device
 from interp.sinks.measure import SinkConfig, is_causal, measure_sinks, run_blocks
 
 INTERVENTIONS = ("clean", "mask_sink", "ablate_sink_values", "drop_first", "replace_first", "prepend_token")
+# Trains a vector (seconds to minutes), so it is asked for by name rather than run by default.
+ALL_INTERVENTIONS = (*INTERVENTIONS, "learned_sink")
 
 
 def _select(n: int, which: Sequence[int] | int | None, what: str) -> list[int]:
@@ -183,6 +188,44 @@ def edit_tokens(corpus: TokenizedCorpus, edit: str, token_id: int | None = None,
     return out, shift
 
 
+def _compare(model: Any, c: TokenizedCorpus, v: TokenizedCorpus, shift: int,
+             intervene: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clean vs variant on the same original positions: per-target loss [n] (causal) or final hidden [n, d].
+
+    Causal targets at p >= 2 (predicted from position p - 1, which exists in every variant);
+    encoder content tokens at p >= 1. ``intervene()`` is a context manager yielding hooks;
+    only the variant's forward runs inside it (some interventions act on entering it).
+    The clean side never keeps a graph; the variant side does when grad is enabled (so
+    :func:`learn_sink_vector` can train through it).
+    """
+    causal = is_causal(model)
+    device = model_device(model)
+    last = f"blocks.{int(model.cfg.n_layers) - 1}.hook_resid_post"
+    keep = c.attention_mask.bool().clone()
+    keep[:, : 2 if causal else 1] = False  # [batch, pos] original positions compared
+    keep[:, max(v.seq_len - shift, 0):] = False  # cut off in the variant
+    if not causal and c.n_suffix:
+        keep &= c.tokens != getattr(model.tokenizer, "sep_token_id", -1)
+    b_idx, p_idx = keep.nonzero(as_tuple=True)
+    outs = []
+    grad = torch.is_grad_enabled()
+    for corpus, ctx, sh, g in ((c, _fixed([]), 0, False), (v, intervene(), shift, grad)):
+        store: dict[str, torch.Tensor] = {}
+        tokens, mask = corpus.tokens.to(device), corpus.attention_mask.to(device)
+        with ctx as hk, torch.set_grad_enabled(g):
+            hk = list(hk)
+            if causal:
+                kwargs = {"attention_mask": mask} if bool((mask == 0).any()) else {}
+                with model.hooks(fwd_hooks=hk):
+                    logits = model(tokens, **kwargs)
+                lp = F.log_softmax(logits[b_idx, p_idx + sh - 1].float(), -1)  # [n, vocab]
+                outs.append(-lp.gather(1, c.tokens[b_idx, p_idx].to(device)[:, None])[:, 0])
+            else:  # final hidden states: stop before the (large, unused) MLM head
+                run_blocks(model, tokens, mask, [*hk, (last, lambda t, hook: store.__setitem__("h", t))])
+                outs.append(store["h"][b_idx, p_idx + sh].float())
+    return outs[0], outs[1]
+
+
 @torch.no_grad()
 def output_effect(model: Any, clean: TokenizedCorpus, variant: TokenizedCorpus, shift: int,
                   intervene: Any = None, batch_size: int = 16) -> dict[str, float]:
@@ -190,51 +233,84 @@ def output_effect(model: Any, clean: TokenizedCorpus, variant: TokenizedCorpus, 
 
     ``intervene()`` returns a context manager yielding the hooks of the intervention
     (e.g. ``lambda: mask_key(model)``); only the variant's forward runs inside it.
-    Compared on the same original positions: causal targets at p >= 2 (predicted from
-    position p - 1, which exists in every variant); encoder content tokens at p >= 1.
+    Positions compared: see :func:`_compare`.
     """
     intervene = intervene or (lambda: _fixed([]))
     causal = is_causal(model)
-    device = model_device(model)
-    last = f"blocks.{int(model.cfg.n_layers) - 1}.hook_resid_post"
     totals = {"loss_clean": 0.0, "loss": 0.0, "n": 0.0, "cos": 0.0, "rel_l2": 0.0}
     for start in range(0, len(clean), batch_size):
         c, v = clean[start : start + batch_size], variant[start : start + batch_size]
-        keep = c.attention_mask.bool().clone()
-        keep[:, : 2 if causal else 1] = False  # [batch, pos] original positions compared
-        keep[:, max(v.seq_len - shift, 0):] = False  # cut off in the variant
-        if not causal and c.n_suffix:
-            keep &= c.tokens != getattr(model.tokenizer, "sep_token_id", -1)
-        b_idx, p_idx = keep.nonzero(as_tuple=True)
-        outs = []
-        for corpus, ctx, sh in ((c, _fixed([]), 0), (v, intervene(), shift)):
-            store: dict[str, torch.Tensor] = {}
-            tokens, mask = corpus.tokens.to(device), corpus.attention_mask.to(device)
-            with ctx as hooks:
-                if causal:
-                    kwargs = {"attention_mask": mask} if bool((mask == 0).any()) else {}
-                    with model.hooks(fwd_hooks=list(hooks)):
-                        logits = model(tokens, **kwargs)
-                else:  # final hidden states: stop before the (large, unused) MLM head
-                    run_blocks(model, tokens, mask, [*hooks, (last, lambda t, hook: store.__setitem__("h", t.detach()))])
-            if causal:
-                lp = F.log_softmax(logits[b_idx, p_idx + sh - 1].float(), -1)  # [n, vocab]
-                outs.append(-lp.gather(1, c.tokens[b_idx, p_idx].to(device)[:, None])[:, 0])
-            else:
-                outs.append(store["h"][b_idx, p_idx + sh].float())
-        n = len(b_idx)
-        totals["n"] += n
+        base, var = _compare(model, c, v, shift, intervene)
+        totals["n"] += len(base)
         if causal:
-            totals["loss_clean"] += float(outs[0].sum())
-            totals["loss"] += float(outs[1].sum())
+            totals["loss_clean"] += float(base.sum())
+            totals["loss"] += float(var.sum())
         else:
-            totals["cos"] += float(F.cosine_similarity(outs[0], outs[1], dim=-1).sum())
-            totals["rel_l2"] += float(((outs[1] - outs[0]).norm(dim=-1) / outs[0].norm(dim=-1).clamp(min=1e-9)).sum())
+            totals["cos"] += float(F.cosine_similarity(base, var, dim=-1).sum())
+            totals["rel_l2"] += float(((var - base).norm(dim=-1) / base.norm(dim=-1).clamp(min=1e-9)).sum())
     n = max(totals["n"], 1.0)
     if causal:
         lc, lv = totals["loss_clean"] / n, totals["loss"] / n
         return {"loss_clean": lc, "loss": lv, "delta_loss": lv - lc, "n_targets": int(totals["n"])}
     return {"hidden_cos": totals["cos"] / n, "hidden_rel_l2": totals["rel_l2"] / n, "n_tokens": int(totals["n"])}
+
+
+SINK_VECTOR_HOOK = "blocks.0.hook_resid_pre"
+
+
+def sink_vector_hooks(vector: torch.Tensor) -> list[tuple[str, Any]]:
+    """Hooks that make position 0's input to the first block ``vector`` [d_model] (a learned sink token)."""
+
+    def fn(resid: torch.Tensor, hook: Any) -> torch.Tensor:  # [batch, pos, d_model]
+        resid = resid.clone()
+        resid[:, 0] = vector.to(resid.dtype)
+        return resid
+
+    return [(SINK_VECTOR_HOOK, fn)]
+
+
+def learn_sink_vector(model: Any, corpus: TokenizedCorpus, token_id: int, steps: int = 50, lr: float = 0.05,
+                      batch_size: int = 16, seed: int = 0) -> tuple[torch.Tensor, list[float]]:
+    """Learn the input vector of an extra first token, with the model frozen (a learnable sink).
+
+    ``token_id`` is prepended to every row (as ``prepend_token``) and its residual input
+    is replaced by a trained vector [d_model], initialised at that token's own input
+    (so step 0 is the no-op ``prepend_token``). The objective is the one
+    :func:`output_effect` reports: next-token loss for causal models, 1 - cosine of the
+    content tokens' final hidden states against the clean run for encoders. Returns the
+    vector and the objective per step (the curve should fall). Sun et al. / Gu et al.
+    show that such a token can take over the sink's role.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    variant, shift = edit_tokens(corpus, "prepend_token", token_id, max_len=int(model.cfg.n_ctx))
+    device = model_device(model)
+    first: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        run_blocks(model, variant.tokens[:1].to(device), variant.attention_mask[:1].to(device),
+                   [(SINK_VECTOR_HOOK, lambda t, hook: first.__setitem__("v", t[0, 0].detach().clone()))])
+    vector = torch.nn.Parameter(first["v"].float())
+    opt = torch.optim.Adam([vector], lr=lr)
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    gen = torch.Generator().manual_seed(seed)
+    causal, curve = is_causal(model), []
+    try:
+        for _ in range(steps):
+            idx = torch.randperm(len(corpus), generator=gen)[:batch_size]
+            base, var = _compare(model, corpus[idx], variant[idx], shift, lambda: _fixed(sink_vector_hooks(vector)))
+            loss = var.mean() if causal else (1 - F.cosine_similarity(base, var, dim=-1)).mean()
+            if not torch.isfinite(loss):
+                raise RuntimeError("The learned sink's objective became non-finite; lower lr.")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            curve.append(loss.item())
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return vector.detach(), curve
 
 
 @dataclass
@@ -265,12 +341,15 @@ def run_interventions(model: Any, corpus: TokenizedCorpus, names: Sequence[str] 
     """
     cfg = config or SinkConfig()
     cfg = SinkConfig(**{**cfg.__dict__, "progress": False, "example_len": 0})
-    unknown = sorted(set(names) - set(INTERVENTIONS))
+    unknown = sorted(set(names) - set(ALL_INTERVENTIONS))
     if unknown:
-        raise ValueError(f"Unknown interventions {unknown}; choose from {', '.join(INTERVENTIONS)}.")
+        raise ValueError(f"Unknown interventions {unknown}; choose from {', '.join(ALL_INTERVENTIONS)}.")
     if replace_id is None:
         body = corpus.tokens[:, 1:][corpus.attention_mask[:, 1:].bool()]
         replace_id = int(torch.mode(body).values)
+    first_id = token_id if token_id is not None else default_token(model, corpus)
+    edits = {"drop_first": ("drop_first", None), "replace_first": ("replace_first", replace_id),
+             "prepend_token": ("prepend_token", first_id), "learned_sink": ("prepend_token", first_id)}
     results = []
     for name in names:
         variant, shift = corpus, 0
@@ -278,14 +357,19 @@ def run_interventions(model: Any, corpus: TokenizedCorpus, names: Sequence[str] 
             intervene = lambda: mask_key(model, pos)  # noqa: E731
         elif name == "ablate_sink_values":
             intervene = lambda: _fixed(value_ablation_hooks(model, pos))  # noqa: E731
+        elif name == "learned_sink":
+            vector, curve = learn_sink_vector(model, corpus, first_id)
+            intervene = lambda: _fixed(sink_vector_hooks(vector))  # noqa: E731
         else:
             intervene = lambda: _fixed([])  # noqa: E731
-        if name in ("drop_first", "replace_first", "prepend_token"):
-            tid = replace_id if name == "replace_first" else (token_id if token_id is not None else default_token(model, corpus))
-            variant, shift = edit_tokens(corpus, name, tid, max_len=int(model.cfg.n_ctx))
+        if name in edits:
+            edit, tid = edits[name]
+            variant, shift = edit_tokens(corpus, edit, tid, max_len=int(model.cfg.n_ctx))
         effect = output_effect(model, corpus, variant, shift, intervene, cfg.batch_size)
-        if name in ("replace_first", "prepend_token"):
+        if name in edits and tid is not None:
             effect["token_id"] = tid
+        if name == "learned_sink":
+            effect["objective_start"], effect["objective_end"] = curve[0], curve[-1]
         with intervene() as hooks:
             rep = measure_sinks(model, variant, cfg, fwd_hooks=hooks, values=False, massive=False)
         results.append(InterventionResult(name, effect, rep.overall_sink_rate, float(rep.mass[..., 0].mean())))

@@ -8,10 +8,12 @@ import torch
 from interp.datasets import load_texts, tokenize_corpus
 from interp.sinks.interventions import (
     edit_tokens,
+    learn_sink_vector,
     mask_key,
     mask_pattern,
     output_effect,
     run_interventions,
+    sink_vector_hooks,
     value_ablation_hooks,
 )
 from sinks_helpers import random_corpus
@@ -111,3 +113,36 @@ def test_run_interventions_reports_each(tiny_model):
     assert res["mask_sink"].effect["delta_loss"] != 0.0
     with pytest.raises(ValueError, match="Unknown interventions"):
         run_interventions(tiny_model, corpus, ["nope"])
+
+
+def test_learned_sink_starts_as_the_prepended_token_and_lowers_the_loss(tiny_model):
+    corpus = random_corpus(8, 12, tiny_model.cfg.d_vocab)
+    bos = int(corpus.tokens[0, 0])
+    variant, shift = edit_tokens(corpus, "prepend_token", bos)
+    before = [p.detach().clone() for p in tiny_model.parameters()]
+    vec0, _ = learn_sink_vector(tiny_model, corpus, bos, steps=1, lr=0.0)
+    # lr 0: the vector is the prepended token's own input, so the hook is a no-op
+    plain = output_effect(tiny_model, corpus, variant, shift)
+    hooked = output_effect(tiny_model, corpus, variant, shift, lambda: _yield(sink_vector_hooks(vec0)))
+    assert hooked["loss"] == pytest.approx(plain["loss"], abs=1e-5)
+
+    vec, curve = learn_sink_vector(tiny_model, corpus, bos, steps=40, lr=0.1, batch_size=8)
+    trained = output_effect(tiny_model, corpus, variant, shift, lambda: _yield(sink_vector_hooks(vec)))
+    assert trained["loss"] < plain["loss"] - 1e-3  # a trained first token helps (full batch: a real descent)
+    assert not torch.equal(vec, vec0) and len(curve) == 40
+    # the model itself is frozen and left trainable afterwards
+    assert all(torch.equal(a, b) for a, b in zip(before, tiny_model.parameters()))
+    assert all(p.requires_grad for p in tiny_model.parameters())
+    res = {r.name: r for r in run_interventions(tiny_model, corpus, ["prepend_token", "learned_sink"])}
+    assert res["learned_sink"].effect["token_id"] == bos
+    assert res["learned_sink"].effect["loss"] < res["prepend_token"].effect["loss"]
+
+
+def _yield(hooks):
+    from contextlib import contextmanager
+
+    @contextmanager
+    def cm():
+        yield hooks
+
+    return cm()
