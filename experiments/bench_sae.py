@@ -6,7 +6,7 @@ against the truth (MCC) as well as by FVU on held-out rows. Measured in one run:
 
 * **matmul peak**: best fp32 ``addmm`` [batch, d_in] x [d_in, d_sae] throughput (GFLOP/s);
 * **ours**: ``train_sae`` TopK (fast sparse path), TopK with dense autograd (``fast=False``)
-  and ReLU-L1, samples/s over ``--steps`` steps after a 3-step warm-up run;
+  and ReLU-L1, samples/s over ``--steps`` steps after a 3-step warm-up run, best of ``--reps``;
 * **SAELens 6.x** (``experiments/saelens_side.py`` in its own venv, same tensor, same
   batches/lr/warm-up/decay): TopK and standard (ReLU-L1) samples/s, FVU, L0, MCC;
 * the known-answer problem of the tests (512 features in 128 dims, L0 8; d_sae 1024,
@@ -62,7 +62,8 @@ def flops_per_sample(arch: str, d_in: int, d_sae: int, k: int, fast: bool) -> fl
     return 10 * d_in * d_sae
 
 
-def ours(x: torch.Tensor, ev: torch.Tensor, features: torch.Tensor, arch: str, args, fast: bool = True) -> dict:
+def ours(x: torch.Tensor, ev: torch.Tensor, features: torch.Tensor, arch: str, args, fast: bool = True,
+         peaks: list[float] | None = None) -> dict:
     from interp.sae import SAEConfig, TrainConfig, train_sae
     from interp.sae.synthetic import mcc, mmcs
 
@@ -72,9 +73,13 @@ def ours(x: torch.Tensor, ev: torch.Tensor, features: torch.Tensor, arch: str, a
                            warmup_steps=args.warmup, fast=fast, progress=False, log_every=max(1, steps // 4))
 
     train_sae(cfg(3), x)  # warm-up
-    t0 = time.perf_counter()
-    r = train_sae(cfg(args.steps), x)
-    seconds = time.perf_counter() - t0
+    seconds = float("inf")
+    for _ in range(args.reps):  # best of reps: the other tenants of a shared machine only ever slow us down
+        if peaks is not None:
+            peaks.append(matmul_peak(args.batch, args.d_in, args.d_sae))
+        t0 = time.perf_counter()
+        r = train_sae(cfg(args.steps), x)
+        seconds = min(seconds, time.perf_counter() - t0)
     return {"samples_per_s": args.steps * args.batch / seconds, "seconds": seconds, **quality(r.sae, ev, features)}
 
 
@@ -99,7 +104,8 @@ def saelens(py: Path, data: Path, ev_path: Path, features: torch.Tensor, arch: s
     out = tmp / f"saelens-{arch}-{d_sae}"
     cmd = [str(py), str(HERE / "saelens_side.py"), "--data", str(data), "--eval", str(ev_path), "--arch", arch,
            "--d-sae", str(d_sae), "--k", str(k), "--batch", str(batch), "--samples", str(samples), "--lr", str(args.lr),
-           "--warmup", str(args.warmup), "--l1", str(args.l1), "--out", str(out), "--threads", str(torch.get_num_threads())]
+           "--warmup", str(args.warmup), "--l1", str(args.l1), "--out", str(out), "--threads", str(torch.get_num_threads()),
+           "--reps", str(args.reps)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"})
     if proc.returncode != 0:
         raise RuntimeError(f"SAELens run failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
@@ -114,7 +120,8 @@ def main() -> None:
     p.add_argument("--d-sae", type=int, default=4096)
     p.add_argument("--k", type=int, default=16)
     p.add_argument("--batch", type=int, default=4096)
-    p.add_argument("--steps", type=int, default=40, help="timed steps per trainer (samples = steps x batch)")
+    p.add_argument("--steps", type=int, default=15, help="timed steps per trainer (samples = steps x batch)")
+    p.add_argument("--reps", type=int, default=3, help="timed runs per trainer; the best counts")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--l1", type=float, default=5.0)
     p.add_argument("--warmup", type=int, default=10)
@@ -147,9 +154,9 @@ def main() -> None:
     for name, arch, fast in [("ours topk (sparse)", "topk", True), ("ours topk (dense autograd)", "topk", False),
                              ("ours relu_l1", "relu_l1", True)]:
         measure_peak()
-        rows[name] = ours(x, ev, data.features, arch, args, fast)
+        rows[name] = ours(x, ev, data.features, arch, args, fast, peaks)
         rows[name]["flops_per_sample"] = flops_per_sample(arch, args.d_in, args.d_sae, args.k, fast)
-        print(name, json.dumps(rows[name]), flush=True)
+        print(name, json.dumps(rows[name]), f"(best matmul so far {max(peaks) / 1e9:.1f} GFLOP/s)", flush=True)
     small = {}
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
@@ -199,7 +206,8 @@ def small_problem(py: Path | None, args, tmp: Path) -> dict:
     data = SyntheticData(SyntheticConfig(n_features=512, d=128, l0=8, seed=0))
     gen = torch.Generator().manual_seed(1)
     x, ev = data.sample(61_440, gen), data.sample(8192, gen)
-    sa = argparse.Namespace(**{**vars(args), "d_sae": 1024, "k": 8, "batch": 1024, "steps": 300, "lr": 1e-2, "warmup": 20})
+    sa = argparse.Namespace(**{**vars(args), "d_sae": 1024, "k": 8, "batch": 1024, "steps": 300, "lr": 1e-2, "warmup": 20,
+                               "reps": 1})
     out = {"ours topk": ours(x, ev, data.features, "topk", sa)}
     if py is not None:
         np.save(tmp / "xs.npy", x.numpy())
