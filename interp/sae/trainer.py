@@ -79,6 +79,13 @@ class TrainConfig:
         d["betas"] = list(self.betas)
         return d
 
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        if set(obj) - known:
+            raise ValueError(f"Unknown TrainConfig keys {sorted(set(obj) - known)}; known keys are {sorted(known)}.")
+        return cls(**{**obj, "sae": SAEConfig.from_json(obj["sae"]), "betas": tuple(obj.get("betas", (0.9, 0.999)))})
+
 
 class TrainingDiverged(RuntimeError):
     """The loss or the weights became NaN/inf; the last good checkpoint is kept."""
