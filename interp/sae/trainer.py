@@ -31,7 +31,7 @@ import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -78,6 +78,13 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
         return d
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        if set(obj) - known:
+            raise ValueError(f"Unknown TrainConfig keys {sorted(set(obj) - known)}; known keys are {sorted(known)}.")
+        return cls(**{**obj, "sae": SAEConfig.from_json(obj["sae"]), "betas": tuple(obj.get("betas", (0.9, 0.999)))})
 
 
 class TrainingDiverged(RuntimeError):

@@ -48,6 +48,7 @@ def test_killed_run_resumes_to_identical_weights(toy_data, tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     meta, _ = load_checkpoint(ckpt)
     assert meta["step"] == 10 and meta["data"] == [[0, 10]]  # steps 11-12 were lost with the process
+    assert TrainConfig.from_json(meta["train"]) == make_cfg(str(ckpt))  # the checkpoint records the full config
 
     ran = []
     resumed = train_sae(make_cfg(str(ckpt), resume=True), tmp_path / "x.npy", callback=lambda s, m: ran.append(s))
