@@ -194,24 +194,27 @@ def register(sub: Any) -> None:
     add_runs_arg(t)
     t.set_defaults(func=cmd_train)
 
-    e = ss.add_parser("eval", help="evaluate a saved SAE on held-out activations (and spliced into its model)")
-    e.add_argument("--sae", required=True, help="sae run folder or SAE folder")
-    e.add_argument("--store", help="capture run / store (default: the one the sae run trained on)")
-    e.add_argument("--model", help="model spec for splicing (default: the SAE's / store's)")
+    e = _saved_sae_parser(ss, "eval", "evaluate a saved SAE on held-out activations (and spliced into its model)")
     e.add_argument("--held-out", type=float, default=0.1)
     e.add_argument("--eval-seqs", type=int, default=64)
-    e.add_argument("--device", default=None)
-    add_runs_arg(e)
     e.set_defaults(func=cmd_eval)
 
-    f = ss.add_parser("features", help="per-latent top contexts, histograms, logit effects for the dashboard")
-    f.add_argument("--sae", required=True, help="sae run folder or SAE folder")
-    f.add_argument("--store", help="capture run / store (default: the one the sae run trained on)")
-    f.add_argument("--model", help="model spec for token strings and logit effects (default: the store's)")
-    f.add_argument("--device", default=None)
+    f = _saved_sae_parser(ss, "features", "per-latent top contexts, histograms, logit effects for the dashboard")
     _feature_args(f)
-    add_runs_arg(f)
     f.set_defaults(func=cmd_features)
+
+
+def _saved_sae_parser(ss: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand that reads a saved SAE: --sae, --store, --model, --device, --runs."""
+    from interp.cli import add_runs_arg
+
+    p = ss.add_parser(name, help=help)
+    p.add_argument("--sae", required=True, help="sae run folder or SAE folder")
+    p.add_argument("--store", help="capture run / store (default: the one the sae run trained on)")
+    p.add_argument("--model", help="model spec (default: the SAE's / store's)")
+    p.add_argument("--device", default=None)
+    add_runs_arg(p)
+    return p
 
 
 def cmd_train(args: argparse.Namespace) -> int:
