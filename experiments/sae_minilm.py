@@ -1,8 +1,8 @@
 """A TopK SAE on MiniLM's middle layer over the real corpus, scored by its downstream effect.
 
 Captures ``blocks.3.hook_resid_post`` (d_model 384; MiniLM has 6 layers) of
-``minilm`` over a random 1000 of the shipped corpus's 128-token sequences, trains a
-TopK SAE (3072 latents, k = 32) on 90 % of them and reports on the other 10 %: L0,
+``minilm`` over a random 800 of the shipped corpus's 128-token sequences, trains a
+TopK SAE (1536 latents, k = 32) on 90 % of them and reports on the other 10 %: L0,
 FVU, dead fraction, and -- MiniLM being an encoder with no next-token loss -- the
 effect of splicing the SAE in on the last layer's hidden states (cosine with the
 clean ones, relative MSE, and the score 1 - MSE_sae / MSE_zero-ablation).
@@ -22,4 +22,4 @@ from interp.sae.cli import experiment  # noqa: E402
 
 if __name__ == "__main__":
     experiment(sys.argv[1:], spec="minilm", hook="blocks.3.hook_resid_post", description=__doc__,
-               d_sae=3072, k=32, max_seqs=1000, epochs=4, lr=1e-3)
+               d_sae=1536, k=32, max_seqs=800, epochs=3, lr=1e-3)
