@@ -1,14 +1,14 @@
 """Sparse autoencoders: architectures behind one registry, training, evaluation, features, io.
 
 ``SAEConfig`` + ``make_sae(cfg)`` build any registered architecture (see ``base``):
-``relu_l1``, ``topk``, ``batchtopk``, ``jumprelu``. ``train_sae(TrainConfig(sae=cfg), acts)``
+``relu_l1``, ``topk``, ``batchtopk``, ``jumprelu``, ``matryoshka``. ``train_sae(TrainConfig(sae=cfg), acts)``
 trains one on an ActivationStore, a ``.npy``/``.safetensors`` file or a tensor
 (``train_saes`` trains one per hook from the same batches); ``interp.sae.synthetic``
 makes superposition data with known features and scores recovery (MMCS, MCC).
 """
 
 from interp.sae.base import SAE, SAEConfig, SAEOutput, architectures, make_sae, register
-from interp.sae import batchtopk, jumprelu, relu_l1, topk  # noqa: F401  (register the architectures)
+from interp.sae import batchtopk, jumprelu, matryoshka, relu_l1, topk  # noqa: F401  (register the architectures)
 from interp.sae.checkpoint import CheckpointError
 from interp.sae.data import SourceError
 from interp.sae.trainer import TrainConfig, TrainingDiverged, TrainResult, train_sae, train_saes

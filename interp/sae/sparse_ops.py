@@ -54,9 +54,9 @@ def _scatter_rows(idx: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor, 
     return torch.zeros(n_out, rows.shape[1], dtype=rows.dtype, device=rows.device).index_add_(0, idx.reshape(-1), src)
 
 
-def _sampled_dot(grad: torch.Tensor, W_dec: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``out[b, j] = ⟨grad[b], W_dec[idx[b, j]]⟩`` [n, k]."""
-    if grad.device.type == "cpu":
+def _sampled_dot(grad: torch.Tensor, W_dec: torch.Tensor, idx: torch.Tensor, csr: bool) -> torch.Tensor:
+    """``out[b, j] = ⟨grad[b], W_dec[idx[b, j]]⟩`` [n, k] (``csr``: torch's sampled_addmm, for CPU)."""
+    if csr:
         n, k = idx.shape
         crow = torch.arange(0, n * k + 1, k, device=idx.device)
         with warnings.catch_warnings():  # torch calls the CSR layout "beta"; sampled_addmm is all we use of it
@@ -94,7 +94,7 @@ class TopKSAEFunction(torch.autograd.Function):
             flat = idx.reshape(-1)
             sorted_lat, order = flat.sort()
             coo = (torch.stack([sorted_lat, torch.div(order, k, rounding_mode="floor")]), order)
-        g_vals = _sampled_dot(grad_xhat, W_dec, idx) * (vals > 0)  # [n, k] dL/dpre at the kept latents
+        g_vals = _sampled_dot(grad_xhat, W_dec, idx, coo is not None) * (vals > 0)  # [n, k] dL/dpre at the kept latents
         grad_W_dec = _scatter_rows(idx, vals, grad_xhat, d_sae, coo) if ctx.needs_input_grad[3] else None
         grad_b_enc = torch.zeros(d_sae, dtype=g_vals.dtype, device=g_vals.device).index_add_(0, idx.reshape(-1), g_vals.reshape(-1))
         grad_W_enc = None

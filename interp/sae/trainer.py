@@ -218,6 +218,9 @@ def train_saes(configs: dict[str, TrainConfig], activations: Any,
     history: dict[str, list[dict[str, float]]] = {h: [] for h in names}
     for h, tr in trainers.items():
         cfg = tr.cfg
+        if not cfg.resume and has_checkpoint(cfg.checkpoint_dir):
+            raise CheckpointError(f"{cfg.checkpoint_dir} already holds a checkpoint; pass resume=True to continue it, "
+                                  "or delete it / choose another checkpoint_dir to start over.")
         if cfg.resume and has_checkpoint(cfg.checkpoint_dir):
             meta, tensors = load_checkpoint(cfg.checkpoint_dir)
             _check_resume(meta, cfg, h)

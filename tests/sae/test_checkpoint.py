@@ -68,3 +68,5 @@ def test_resume_refuses_different_settings(toy_data, tmp_path):
         train_sae(make_cfg(ckpt, resume=True).__class__(**{**make_cfg(ckpt, resume=True).__dict__, "lr": 1e-3}), x[:4096])
     done = train_sae(make_cfg(ckpt, resume=True), x[:4096])  # already finished: nothing left to do
     assert done.steps == 24
+    with pytest.raises(CheckpointError, match="resume=True"):  # never silently overwritten
+        train_sae(make_cfg(ckpt), x[:4096])

@@ -79,8 +79,9 @@ def test_input_scale_is_folded_into_the_saved_weights(tmp_path):
     torch.testing.assert_close(back(x), sae(x))
 
 
-def test_batchtopk_saves_as_jumprelu_and_loads_back_as_batchtopk(tmp_path):
-    sae = make("batchtopk", 6, 12, k=2)
+@pytest.mark.parametrize("arch", ["batchtopk", "matryoshka"])
+def test_batchtopk_saves_as_jumprelu_and_loads_back_as_itself(tmp_path, arch):
+    sae = make(arch, 6, 12, k=2)
     with torch.no_grad():
         sae.threshold.fill_(0.2)
     save_sae(sae, tmp_path / "b")
@@ -90,7 +91,7 @@ def test_batchtopk_saves_as_jumprelu_and_loads_back_as_batchtopk(tmp_path):
     z, _ = saelens_forward(tmp_path / "b", x)
     torch.testing.assert_close(z, sae.encode(x))
     back = load_sae(tmp_path / "b")
-    assert back.cfg.arch == "batchtopk" and torch.equal(back.encode(x), sae.encode(x))
+    assert back.cfg.arch == arch and torch.equal(back.encode(x), sae.encode(x))
 
 
 def _write_saelens_folder(folder, cfg, tensors):

@@ -27,3 +27,20 @@ def test_fast_topk_matches_dense_reference():
     for name in g_dense:
         assert torch.allclose(g_fast[name], g_dense[name], atol=1e-5, rtol=1e-4), name
     assert (g_dense["W_enc"] != 0).any() and (g_dense["b_dec"] != 0).any()
+
+
+def test_cpu_kernels_match_the_portable_gpu_branch():
+    from interp.sae.sparse_ops import _sampled_dot, _scatter_rows
+
+    torch.manual_seed(1)
+    n, k, d, s = 50, 4, 12, 40
+    idx = torch.stack([torch.randperm(s)[:k] for _ in range(n)])
+    w, rows, W = torch.randn(n, k), torch.randn(n, d), torch.randn(s, d)
+    sorted_lat, order = idx.reshape(-1).sort()
+    coo = (torch.stack([sorted_lat, order // k]), order)
+    dense = torch.zeros(n, s).scatter_(1, idx, w)  # the reference: dense [n, d_sae] weights
+    assert torch.allclose(_scatter_rows(idx, w, rows, s, coo), dense.T @ rows, atol=1e-5)
+    assert torch.allclose(_scatter_rows(idx, w, rows, s, None), dense.T @ rows, atol=1e-5)
+    ref = (rows @ W.T).gather(1, idx)
+    assert torch.allclose(_sampled_dot(rows, W, idx, True), ref, atol=1e-5)
+    assert torch.allclose(_sampled_dot(rows, W, idx, False), ref, atol=1e-5)
