@@ -71,8 +71,11 @@ class SAEOutput:
     loss: torch.Tensor  # [] total loss to back-propagate
     parts: dict[str, torch.Tensor]  # [] each: "mse" and the sparsity / auxiliary terms (unweighted)
     x_hat: torch.Tensor  # [n, d_in] reconstruction
-    fired: torch.Tensor  # [d_sae] int64: tokens of the batch on which each latent was > 0
-    l0: torch.Tensor  # [] mean number of active latents per token
+    fired: torch.Tensor  # [d_sae] > 0 where the latent was active on some token (a count or a 0/1 flag)
+    l0: torch.Tensor  # [] mean number of active latents per token (dense paths: over the first L0_ROWS rows)
+
+
+L0_ROWS = 512  # dense paths estimate the logged L0 on this many rows: a full count costs as much as a matmul
 
 
 def sq_err(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
@@ -128,19 +131,23 @@ class SAE(nn.Module):
             self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
 
     @staticmethod
-    def finish(x: torch.Tensor, x_hat: torch.Tensor, active: torch.Tensor | None,
+    def finish(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor | None,
                terms: dict[str, tuple[float, torch.Tensor]], fired: torch.Tensor | None = None,
                l0: torch.Tensor | None = None) -> SAEOutput:
         """The :class:`SAEOutput` for a reconstruction and weighted extra terms ``{name: (coeff, value)}``.
 
-        ``active`` [n, d_sae] bool gives ``fired`` and ``l0``; sparse paths pass those directly.
+        Dense latents ``z`` [n, d_sae] (≥ 0) give ``fired`` (a column max: bool reductions over
+        [n, d_sae] are as slow as a matmul on CPU) and ``l0``; sparse paths pass those directly.
         """
         mse = sq_err(x, x_hat)
         loss = mse
         for coeff, value in terms.values():
             loss = loss + coeff * value
-        if active is not None:
-            fired, l0 = active.sum(0), active.sum(-1).float().mean()
+        if z is not None:
+            z = z.detach()
+            fired = z.amax(0) > 0
+            if l0 is None:
+                l0 = torch.count_nonzero(z[:L0_ROWS]).float() / min(z.shape[0], L0_ROWS)
         return SAEOutput(loss=loss, parts={"mse": mse, **{k: v for k, (_, v) in terms.items()}},
                          x_hat=x_hat, fired=fired, l0=l0)
 

@@ -54,4 +54,4 @@ class BatchTopKSAE(TopKSAE):
         if self.training:
             self._update_threshold(z)
         x_hat = z @ self.W_dec + self.b_dec
-        return self.finish(x, x_hat, z > 0, {"aux": (self.cfg.aux_coeff, self.aux_loss(x, x_hat, dead))})
+        return self.finish(x, x_hat, z, {"aux": (self.cfg.aux_coeff, self.aux_loss(x, x_hat, dead))})

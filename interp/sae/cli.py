@@ -194,24 +194,27 @@ def register(sub: Any) -> None:
     add_runs_arg(t)
     t.set_defaults(func=cmd_train)
 
-    e = ss.add_parser("eval", help="evaluate a saved SAE on held-out activations (and spliced into its model)")
-    e.add_argument("--sae", required=True, help="sae run folder or SAE folder")
-    e.add_argument("--store", help="capture run / store (default: the one the sae run trained on)")
-    e.add_argument("--model", help="model spec for splicing (default: the SAE's / store's)")
+    e = _saved_sae_parser(ss, "eval", "evaluate a saved SAE on held-out activations (and spliced into its model)")
     e.add_argument("--held-out", type=float, default=0.1)
     e.add_argument("--eval-seqs", type=int, default=64)
-    e.add_argument("--device", default=None)
-    add_runs_arg(e)
     e.set_defaults(func=cmd_eval)
 
-    f = ss.add_parser("features", help="per-latent top contexts, histograms, logit effects for the dashboard")
-    f.add_argument("--sae", required=True, help="sae run folder or SAE folder")
-    f.add_argument("--store", help="capture run / store (default: the one the sae run trained on)")
-    f.add_argument("--model", help="model spec for token strings and logit effects (default: the store's)")
-    f.add_argument("--device", default=None)
+    f = _saved_sae_parser(ss, "features", "per-latent top contexts, histograms, logit effects for the dashboard")
     _feature_args(f)
-    add_runs_arg(f)
     f.set_defaults(func=cmd_features)
+
+
+def _saved_sae_parser(ss: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand that reads a saved SAE: --sae, --store, --model, --device, --runs."""
+    from interp.cli import add_runs_arg
+
+    p = ss.add_parser(name, help=help)
+    p.add_argument("--sae", required=True, help="sae run folder or SAE folder")
+    p.add_argument("--store", help="capture run / store (default: the one the sae run trained on)")
+    p.add_argument("--model", help="model spec (default: the SAE's / store's)")
+    p.add_argument("--device", default=None)
+    add_runs_arg(p)
+    return p
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -274,3 +277,61 @@ def _print(run: Run) -> None:
     shown = {k: run.metrics[k] for k in keys if k in run.metrics}
     print(json.dumps(shown))
     print(f"run: {run.path}")
+
+
+# --------------------------------------------------------------------------- experiments
+def experiment(argv: list[str] | None, *, spec: str, hook: str, description: str, d_sae: int, k: int,
+               max_seqs: int, epochs: float, batch_size: int = 1024, lr: float | None = None) -> Run:
+    """The body of ``experiments/sae_*.py``: capture ``hook`` of ``spec`` over the shipped corpus
+    (sequences in a seeded random order, so the held-out tail is a random sample), train a TopK
+    SAE on 90 % of the sequences, evaluate it on the rest, compute its features; print the figures."""
+    import torch
+
+    from interp.datasets import load_texts, tokenize_corpus
+    from interp.hooks import capture
+    from interp.sae import SAEConfig, TrainConfig
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--store", help="reuse a capture run / store instead of capturing")
+    ap.add_argument("--max-seqs", type=int, default=max_seqs)
+    ap.add_argument("--arch", default="topk")
+    ap.add_argument("--d-sae", type=int, default=d_sae)
+    ap.add_argument("--k", type=int, default=k)
+    ap.add_argument("--epochs", type=float, default=epochs, help="passes over the training rows")
+    ap.add_argument("--batch-size", type=int, default=batch_size)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--runs", default=None)
+    args = ap.parse_args(argv)
+    model = _model(spec, args.device)
+    if args.store:
+        store = open_store(args.store)
+    else:
+        texts = load_texts()
+        corpus = tokenize_corpus(model.tokenizer, texts, 128)
+        perm = torch.randperm(len(corpus), generator=torch.Generator().manual_seed(args.seed))[: args.max_seqs]
+        corpus = corpus[perm]
+        cfg = {"model": spec, "hooks": [hook], "corpus": None, "seq_len": 128, "max_seqs": args.max_seqs,
+               "shuffle_seed": args.seed, "batch_size": 32, "positions": None, "include_bos": True, "dtype": "float32"}
+        with start_run("capture", cfg, model=spec, slug=f"{spec}-shuffled", root=args.runs) as cap:
+            t0 = time.perf_counter()
+            store = capture(model, corpus, [hook], out=cap.path / "activations", batch_size=32)
+            cap.add_artifact("store", "activations")
+            cap.metrics.update({"tokens": len(store), "shards": len(store.shards), "sequences": len(corpus),
+                                "documents": len(texts), "d": store.d, "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"capture: {len(store)} tokens -> {cap.path}")
+    sae_cfg = SAEConfig(arch=args.arch, d_in=store.d[hook], d_sae=args.d_sae,
+                        k=args.k if args.arch in ("topk", "batchtopk") else None, hook=hook)
+    n_train = int(len(store) * 0.9)
+    train = TrainConfig(sae=sae_cfg, total_tokens=int(args.epochs * n_train), batch_size=args.batch_size,
+                        lr=args.lr, seed=args.seed, device=args.device)
+    run = sae_run(store, sae_cfg, train, hook=hook, model=model, held_out=0.1, max_eval_seqs=128,
+                  runs_root=args.runs, slug=f"{spec}-{args.arch}", device=args.device)
+    keys = ("l0", "fvu", "explained_variance", "mse", "cos_sim", "l2_ratio", "dead_frac", "dense_frac",
+            "ce_loss_clean", "ce_loss_sae", "ce_loss_zero", "ce_loss_score", "kl", "downstream_cos",
+            "downstream_cos_zero", "downstream_rel_mse", "downstream_score", "n_tokens", "splice_seqs",
+            "train_tokens", "train_seconds", "eval_seconds", "features_seconds")
+    print(json.dumps({k: run.metrics[k] for k in keys if k in run.metrics}, indent=1))
+    print(f"run: {run.path}")
+    return run

@@ -150,7 +150,7 @@ def _replace_hook(fn_rows: Any, where: torch.Tensor) -> Any:
         if rows.shape[0] == 0:
             return t
         out = t.clone()
-        out[w] = fn_rows(rows.reshape(rows.shape[0], -1)).reshape(rows.shape).to(t.dtype)
+        out[w] = fn_rows(rows.reshape(rows.shape[0], -1)).reshape(rows.shape).to(t.device, t.dtype)
         return out
 
     return hook

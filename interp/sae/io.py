@@ -14,7 +14,7 @@ What SAELens calls each of our architectures (its ``SAE.load_from_disk`` reads
     topk      -> "topk"       (+ "k"); TopK then ReLU
     jumprelu  -> "jumprelu"   ReLU(h) * (h > threshold)
     batchtopk -> "jumprelu"   SAELens saves BatchTopK for inference as JumpReLU with its
-                              learned global threshold; we do the same
+    matryoshka                learned global threshold; we do the same
 
 Our own ``arch`` and config are kept under ``metadata["interp"]`` (SAELens 6
 keeps unknown metadata keys), so an interp-saved SAE loads back as the same class.
@@ -51,7 +51,8 @@ CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 SAELENS_VERSION = "6.12.0"  # the format we write (SAELens >= 6.0 reads "metadata")
 
-TO_SAELENS = {"relu_l1": "standard", "topk": "topk", "jumprelu": "jumprelu", "batchtopk": "jumprelu"}
+TO_SAELENS = {"relu_l1": "standard", "topk": "topk", "jumprelu": "jumprelu", "batchtopk": "jumprelu",
+              "matryoshka": "jumprelu"}
 FROM_SAELENS = {"standard": "relu_l1", "topk": "topk", "jumprelu": "jumprelu"}
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
            "torch.float32": torch.float32, "torch.float16": torch.float16, "torch.bfloat16": torch.bfloat16}

@@ -80,4 +80,4 @@ class JumpReLUSAE(SAE):
         z = JumpReLUFn.apply(pre, self.threshold, eps)
         x_hat = z @ self.W_dec + self.b_dec
         l0 = StepFn.apply(pre, self.threshold, eps).sum(-1).mean()
-        return self.finish(x, x_hat, z > 0, {"l0": (self.cfg.l0_coeff * sparsity_scale, l0)})
+        return self.finish(x, x_hat, z, {"l0": (self.cfg.l0_coeff * sparsity_scale, l0)}, l0=l0.detach())

@@ -40,5 +40,5 @@ class MatryoshkaSAE(BatchTopKSAE):
             if m < self.d_sae:
                 inner = inner + sq_err(x, x_hat)
             start = m
-        return self.finish(x, x_hat, z > 0, {"prefix_mse": (1.0, inner),
+        return self.finish(x, x_hat, z, {"prefix_mse": (1.0, inner),
                                              "aux": (self.cfg.aux_coeff, self.aux_loss(x, x_hat, dead))})

@@ -34,5 +34,5 @@ class ReluL1SAE(SAE):
     def loss(self, x: torch.Tensor, sparsity_scale: float = 1.0, dead: torch.Tensor | None = None) -> SAEOutput:
         z = self.encode_scaled(x)  # [n, d_sae]
         x_hat = z @ self.W_dec + self.b_dec  # [n, d_in]
-        l1 = (z.float() * self.W_dec.norm(dim=-1)).sum(-1).mean()
-        return self.finish(x, x_hat, z > 0, {"l1": (self.cfg.l1_coeff * sparsity_scale, l1)})
+        l1 = z.float().sum(0) @ self.W_dec.norm(dim=-1) / z.shape[0]  # mean_b Σ_i z_bi ‖W_dec,i‖, one column sum
+        return self.finish(x, x_hat, z, {"l1": (self.cfg.l1_coeff * sparsity_scale, l1)})

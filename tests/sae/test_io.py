@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -76,8 +79,9 @@ def test_input_scale_is_folded_into_the_saved_weights(tmp_path):
     torch.testing.assert_close(back(x), sae(x))
 
 
-def test_batchtopk_saves_as_jumprelu_and_loads_back_as_batchtopk(tmp_path):
-    sae = make("batchtopk", 6, 12, k=2)
+@pytest.mark.parametrize("arch", ["batchtopk", "matryoshka"])
+def test_batchtopk_saves_as_jumprelu_and_loads_back_as_itself(tmp_path, arch):
+    sae = make(arch, 6, 12, k=2)
     with torch.no_grad():
         sae.threshold.fill_(0.2)
     save_sae(sae, tmp_path / "b")
@@ -87,7 +91,7 @@ def test_batchtopk_saves_as_jumprelu_and_loads_back_as_batchtopk(tmp_path):
     z, _ = saelens_forward(tmp_path / "b", x)
     torch.testing.assert_close(z, sae.encode(x))
     back = load_sae(tmp_path / "b")
-    assert back.cfg.arch == "batchtopk" and torch.equal(back.encode(x), sae.encode(x))
+    assert back.cfg.arch == arch and torch.equal(back.encode(x), sae.encode(x))
 
 
 def _write_saelens_folder(folder, cfg, tensors):
@@ -137,3 +141,49 @@ def test_bad_folders_are_refused_with_the_reason(tmp_path):
                                                "W_dec": torch.zeros(3, 2), "b_dec": torch.zeros(2)})
     with pytest.raises(SAEFormatError, match="'gated' is not supported"):
         load_sae(tmp_path / "g")
+
+
+SAELENS_PY = os.environ.get("INTERP_SAELENS_PYTHON", "/work/saelens-venv/bin/python")
+SAELENS_SIDE = """
+import sys, torch
+from sae_lens import SAE, TopKSAE, TopKSAEConfig
+root = sys.argv[1]
+for arch in sys.argv[2:]:  # our folders -> SAELens
+    sae = SAE.load_from_disk(f"{root}/{arch}", device="cpu")
+    ref = torch.load(f"{root}/{arch}.pt")
+    with torch.no_grad():
+        z = sae.encode(ref["x"])
+        assert (z - ref["z"]).abs().max() < 1e-5 and (sae.decode(z) - ref["xh"]).abs().max() < 1e-5, arch
+    assert sae.cfg.metadata.hook_name == "blocks.1.hook_resid_post", arch
+t = TopKSAE(TopKSAEConfig(d_in=6, d_sae=12, k=3, apply_b_dec_to_input=False))  # SAELens folder -> ours
+with torch.no_grad():
+    for p in t.parameters():
+        p.copy_(torch.randn_like(p))
+    x = torch.randn(20, 6)
+    t.save_model(f"{root}/theirs")
+    torch.save({"x": x, "z": t.encode(x), "xh": t(x)}, f"{root}/theirs.pt")
+print("ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(SAELENS_PY).is_file(), reason="needs SAELens 6.x in a side venv (INTERP_SAELENS_PYTHON)")
+def test_real_saelens_loads_ours_and_we_load_theirs(tmp_path):
+    archs = {"relu_l1": {}, "topk": {"k": 3}, "jumprelu": {"jumprelu_threshold": 0.05}, "batchtopk": {"k": 3}}
+    x = torch.randn(64, 6) * 2
+    for arch, kw in archs.items():
+        sae = make(arch, 6, 16, hook="blocks.1.hook_resid_post", input_scale=1.7, **kw)
+        if arch == "batchtopk":
+            with torch.no_grad():
+                sae.threshold.fill_(0.1)
+        save_sae(sae, tmp_path / arch)
+        with torch.no_grad():
+            torch.save({"x": x, "z": sae.encode(x), "xh": sae(x)}, tmp_path / f"{arch}.pt")
+    out = subprocess.run([SAELENS_PY, "-c", SAELENS_SIDE, str(tmp_path), *archs], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+    ref = torch.load(tmp_path / "theirs.pt", weights_only=True)
+    sae = load_sae(tmp_path / "theirs")
+    with torch.no_grad():
+        torch.testing.assert_close(sae.encode(ref["x"]), ref["z"])
+        torch.testing.assert_close(sae(ref["x"]), ref["xh"])

@@ -1,0 +1,53 @@
+"""`interp sae train | eval | features` write complete `sae` runs that read back as docs/runs.md says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from interp.cli import main
+from interp.runs import list_runs
+from interp.sae import load_sae
+
+CONTRACT = ["l0", "mse", "fvu", "explained_variance", "cos_sim", "l2_ratio", "dead_frac", "dense_frac",
+            "ce_loss_clean", "ce_loss_sae", "ce_loss_zero", "ce_loss_score", "kl"]
+
+
+def test_train_eval_features_on_a_toy_lm_capture(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["capture", "--model", "toy:toylm", "--hooks", "blocks.0.hook_resid_post", "--max-seqs", "10",
+                 "--seq-len", "32", "--runs", str(runs)]) == 0
+    capture = list_runs(runs, kind="capture")[0]
+    assert main(["sae", "train", "--store", str(capture.path), "--d-sae", "64", "--k", "4", "--tokens", "4096",
+                 "--batch-size", "256", "--lr", "0.003", "--n-top", "3", "--ctx", "2", "1", "--runs", str(runs)]) == 0
+    (train,) = list_runs(runs, kind="sae")
+    assert train.status == "complete" and train.model == "toy:toylm"
+    assert {"arch", "hook", "d_in", "d_sae", "k", "store"} <= set(train.config) and train.config["d_in"] == 128
+    for key in CONTRACT:
+        assert key in train.metrics, key
+    assert train.metrics["l0"] <= 4.0 and train.metrics["fvu"] < 1.0
+    sae = load_sae(train.artifact("sae"))
+    assert (sae.cfg.arch, sae.d_sae, sae.cfg.k, sae.cfg.hook) == ("topk", 64, 4, "blocks.0.hook_resid_post")
+    meta = train.read_json("features_meta")
+    assert meta["n_top"] == 3 and meta["ctx_left"] == 2 and meta["has_logits"] is True
+    t = train.read_tensors("features")
+    assert tuple(t["top_tokens"].shape) == (64, 3, 4) and tuple(t["logit_pos_ids"].shape) == (64, 10)
+    assert len(train.read_json("vocab")) == 4096
+    printed = capsys.readouterr().out
+    assert json.loads(printed.strip().splitlines()[-2])["l0"] == train.metrics["l0"]
+
+    assert main(["sae", "eval", "--sae", str(train.path), "--runs", str(runs)]) == 0
+    ev = next(r for r in list_runs(runs, kind="sae") if r.config.get("command") == "eval")
+    assert ev.metrics["fvu"] == pytest.approx(train.metrics["fvu"], rel=1e-5)  # same SAE, same held-out rows
+    assert ev.artifact("sae").resolve() == train.artifact("sae").resolve()
+
+    assert main(["sae", "features", "--sae", str(train.artifact("sae")), "--store", str(capture.path),
+                 "--n-top", "2", "--runs", str(runs)]) == 0
+    fe = next(r for r in list_runs(runs, kind="sae") if r.config.get("command") == "features")
+    assert tuple(fe.read_tensors("features")["top_value"].shape) == (64, 2)
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, capsys):
+    assert main(["sae", "eval", "--sae", str(tmp_path / "missing"), "--store", str(tmp_path)]) == 2
+    assert "not a folder" in capsys.readouterr().err
