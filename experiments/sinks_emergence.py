@@ -18,6 +18,7 @@ Barbero et al. (2025: longer contexts give more sink).
     python experiments/sinks_emergence.py               # the 8-run grid, ~1 min per run on 2 cores
     python experiments/sinks_emergence.py --quick       # 2 tiny runs, seconds
     python experiments/sinks_emergence.py --task backcopy   # Guo et al.'s Bigram-Backcopy task instead of text
+    python experiments/sinks_emergence.py --bos yes --seq-lens 32 --lrs 5e-3 --steps 1600 --eval-every 100  # longer
 
 Writes a ``sink-emergence`` run (``curves.json``, docs/runs.md).
 """
@@ -40,7 +41,8 @@ def grid(args: argparse.Namespace) -> list:
                     max_docs=40, warmup_steps=2)
         return [EmergenceConfig(bos=b, seq_len=32, batch_size=8, lr=3e-3, **base) for b in (True, False)]
     out = []
-    for bos, T, lr in itertools.product((True, False), args.seq_lens, args.lrs):
+    bos_values = {"both": (True, False), "yes": (True,), "no": (False,)}[args.bos]
+    for bos, T, lr in itertools.product(bos_values, args.seq_lens, args.lrs):
         out.append(EmergenceConfig(task=args.task, bos=bos, seq_len=T, lr=lr, weight_decay=args.weight_decay,
                                    steps=args.steps, batch_size=max(1, args.tokens_per_step // T),
                                    eval_every=args.eval_every, n_layers=args.n_layers, d_model=args.d_model,
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="text", choices=["text", "backcopy"])
+    p.add_argument("--bos", default="both", choices=["both", "yes", "no"], help="train with BOS, without, or both")
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--eval-every", type=int, default=25)
     p.add_argument("--seq-lens", type=int, nargs="+", default=[32, 128])

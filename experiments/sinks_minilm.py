@@ -3,7 +3,7 @@
 Clark, Khandelwal, Levy and Manning ("What does BERT look at?", 2019) found that
 BERT-base puts most of its attention on a few tokens: [CLS] in the early layers,
 [SEP] in the middle layers (over half of all attention in layers 6-10), and
-periods/commas in the last layers; and that attention to [SEP] has near-zero
+much attention on periods and commas; and that attention to [SEP] has near-zero
 gradient importance, i.e. it is a no-op. This script measures the same quantities
 for all-MiniLM-L6-v2 (6 layers x 12 heads, distilled from a 12-layer MiniLM and
 fine-tuned as a sentence encoder): attention mass on [CLS], [SEP], punctuation and

@@ -3,6 +3,15 @@
 See ``docs/sinks.md`` for the method notes and the results compared with the papers.
 """
 
+from interp.sinks.emergence import EmergenceConfig, train_with_sinks
+from interp.sinks.interventions import (
+    INTERVENTIONS,
+    edit_tokens,
+    mask_key,
+    output_effect,
+    run_interventions,
+    value_ablation_hooks,
+)
 from interp.sinks.massive import MassiveActivations
 from interp.sinks.measure import SinkConfig, SinkReport, is_causal, measure_sinks, write_sinks_run
 from interp.sinks.metrics import (
@@ -15,6 +24,14 @@ from interp.sinks.metrics import (
 )
 
 __all__ = [
+    "INTERVENTIONS",
+    "EmergenceConfig",
+    "edit_tokens",
+    "mask_key",
+    "output_effect",
+    "run_interventions",
+    "train_with_sinks",
+    "value_ablation_hooks",
     "MassiveActivations",
     "SinkConfig",
     "SinkReport",

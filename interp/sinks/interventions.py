@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from interp.datasets import TokenizedCorpus
-from interp.sinks.measure import SinkConfig, is_causal, measure_sinks, model_device, run_blocks
+from interp.hooks.capture import model_device
+from interp.sinks.measure import SinkConfig, is_causal, measure_sinks, run_blocks
 
 INTERVENTIONS = ("clean", "mask_sink", "ablate_sink_values", "drop_first", "replace_first", "prepend_token")
 
@@ -77,12 +78,19 @@ def mask_key_hooks(model: Any, pos: int = 0, layers: Sequence[int] | int | None 
     return [(f"blocks.{layer}.attn.hook_pattern", lambda t, hook: mask_pattern(t, pos, heads_)) for layer in layers_]
 
 
-def _masked_additive(mask: torch.Tensor | None, like: torch.Tensor, n_heads: int, pos: int, heads: list[int]) -> torch.Tensor:
-    """An additive [batch, head, q, k] mask that also forbids key ``pos`` for ``heads``."""
+def _masked_additive(mask: torch.Tensor | None, like: torch.Tensor, n_heads: int, pos: int, heads: list[int],
+                     causal: bool = False) -> torch.Tensor:
+    """An additive [batch, head, q, k] mask that also forbids key ``pos`` for ``heads``.
+
+    With no incoming mask a causal model relied on the attention's own causal flag, which
+    HF drops once a mask is given, so the causal mask is built in.
+    """
     batch, seq = like.shape[0], like.shape[1]
     neg = torch.finfo(like.dtype).min
     if mask is None:
         base = torch.zeros(batch, 1, seq, seq, dtype=like.dtype, device=like.device)
+        if causal:
+            base = base.masked_fill(torch.ones(seq, seq, dtype=torch.bool, device=like.device).triu(1), neg)
     elif mask.dtype == torch.bool:  # True = may attend
         base = torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill(~mask, neg)
     else:
@@ -106,13 +114,14 @@ def mask_key(model: Any, pos: int = 0, layers: Sequence[int] | int | None = None
         yield mask_key_hooks(model, pos, layers_, heads_)
         return
     n_heads = int(model.cfg.n_heads)
+    causal = is_causal(model)
 
     def pre_hook(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         if "attention_mask" in kwargs or len(args) < 2:
-            kwargs["attention_mask"] = _masked_additive(kwargs.get("attention_mask"), hidden, n_heads, pos, heads_)
+            kwargs["attention_mask"] = _masked_additive(kwargs.get("attention_mask"), hidden, n_heads, pos, heads_, causal)
         else:
-            args = (args[0], _masked_additive(args[1], hidden, n_heads, pos, heads_), *args[2:])
+            args = (args[0], _masked_additive(args[1], hidden, n_heads, pos, heads_, causal), *args[2:])
         return args, kwargs
 
     handles = [model.blocks[layer].attn.original_component.register_forward_pre_hook(pre_hook, with_kwargs=True)
@@ -275,6 +284,8 @@ def run_interventions(model: Any, corpus: TokenizedCorpus, names: Sequence[str] 
             tid = replace_id if name == "replace_first" else (token_id if token_id is not None else default_token(model, corpus))
             variant, shift = edit_tokens(corpus, name, tid, max_len=int(model.cfg.n_ctx))
         effect = output_effect(model, corpus, variant, shift, intervene, cfg.batch_size)
+        if name in ("replace_first", "prepend_token"):
+            effect["token_id"] = tid
         with intervene() as hooks:
             rep = measure_sinks(model, variant, cfg, fwd_hooks=hooks, values=False, massive=False)
         results.append(InterventionResult(name, effect, rep.overall_sink_rate, float(rep.mass[..., 0].mean())))

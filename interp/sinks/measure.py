@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.datasets import TokenizedCorpus
+from interp.hooks.capture import model_device
 from interp.sinks.massive import MassiveActivations
 from interp.sinks.metrics import TokenCategories, category_mass, category_mean, sink_scores
 
@@ -54,11 +55,6 @@ def categories_for(model: Any, corpus: TokenizedCorpus) -> TokenCategories:
         starts_bos = bos is not None and corpus.n_prefix > 0 and bool((corpus.tokens[:, 0] == bos).all())
         first = "BOS" if starts_bos else "first"
     return TokenCategories(tok, int(model.cfg.d_vocab), encoder=encoder, first_label=first)
-
-
-def model_device(model: Any) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
 
 
 @dataclass

@@ -23,3 +23,11 @@ def test_interp_sinks_bad_epsilon_is_one_line(tmp_path, capsys):
     assert main(["sinks", "--model", "toy:toylm", "--max-seqs", "2", "--epsilon", "2", "--runs", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "epsilon" in err
+
+
+def test_interp_sinks_help(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["sinks", "--help"])
+    assert exit_.value.code == 0 and "--interventions" in capsys.readouterr().out
