@@ -11,7 +11,7 @@ import streamlit as st
 
 import common
 from interp.viz.attention import head_heatmap
-from interp.viz.dashboard import category_mass, emergence_curves
+from interp.viz.sinks import category_mass_bars, emergence_curves
 
 
 def show_sinks(run):
@@ -30,7 +30,7 @@ def show_sinks(run):
         common.chart(c2, head_heatmap(t["alpha"][:, :, int(k)], title=f"Mean sink score α_{int(k)}",
                                      zmin=0, zmax=1, colorscale="Oranges"), key="alpha")
     if "mass" in t and meta.get("categories"):
-        common.chart(st, category_mass(t["mass"], meta["categories"]), key="mass")
+        common.chart(st, category_mass_bars(t["mass"], meta["categories"]), key="mass")
     if meta.get("sink_heads"):
         st.markdown("**Sink heads**")
         st.dataframe(pd.DataFrame(meta["sink_heads"]), hide_index=True)
@@ -42,7 +42,11 @@ def show_sinks(run):
 def show_emergence(run):
     curves = common.json_artifact(run, "curves", ["runs"])
     common.show_config(run)
-    common.chart(st, emergence_curves(curves["runs"]), key="emergence")
+    metrics = [m for m in ("sink_rate", "alpha0", "first_mass", "loss") if all(m in c for c in curves["runs"])]
+    if not metrics:
+        raise ValueError("the curves artifact's runs share no curve (sink_rate, alpha0, first_mass or loss).")
+    metric = st.radio("curve", metrics, horizontal=True, key="emergence_metric")
+    common.chart(st, emergence_curves(curves, metric), key="emergence")
     st.dataframe(pd.DataFrame([{k: c.get(k) for k in ("label", "bos", "seq_len", "lr", "weight_decay")}
                                | {"final sink rate": c["sink_rate"][-1] if c.get("sink_rate") else None}
                                for c in curves["runs"]]), hide_index=True)

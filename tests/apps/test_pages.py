@@ -288,7 +288,7 @@ def test_probes_page(app, runs):
     _ok(at)
     assert not at.error
     names = {t["name"] for t in _charts(at)[0]["data"]}
-    assert {"test", "control task", "selectivity", "random model"} <= names
+    assert {"probe (test)", "control task", "selectivity", "random model"} <= names
     assert len(at.dataframe[0].value) == 2
 
 
