@@ -2,15 +2,15 @@
 
 Layer x head maps of the sink rate (fraction of samples with alpha_0 > epsilon) and
 the mean sink score alpha_k at a chosen key position, attention mass per token
-category, the sink heads and massive activations found, and sink-rate curves over
-training from emergence runs.
+category, every head on the run's example text, the sink heads and massive
+activations found, and sink-rate (alpha_0, loss) curves over training from emergence runs.
 """
 
 import pandas as pd
 import streamlit as st
 
 import common
-from interp.viz.attention import head_heatmap
+from interp.viz.attention import head_grid, head_heatmap
 from interp.viz.sinks import category_mass_bars, emergence_curves
 
 
@@ -31,6 +31,14 @@ def show_sinks(run):
                                      zmin=0, zmax=1, colorscale="Oranges"), key="alpha")
     if "mass" in t and meta.get("categories"):
         common.chart(st, category_mass_bars(t["mass"], meta["categories"]), key="mass")
+    if "example_pattern" in t:
+        tokens = meta.get("example_tokens")
+        pattern = t["example_pattern"]  # [layer, head, q, k]
+        sink = t["mass"][..., 0] if "mass" in t and t["mass"].shape[:2] == pattern.shape[:2] else None
+        common.chart(st, head_grid(pattern, sink, title="Every head on one example" + (
+            f" (titles: mean mass on {meta['categories'][0]} over the corpus)" if sink is not None and
+            meta.get("categories") else ""), tokens=tokens if tokens and len(tokens) == pattern.shape[-1] else None),
+            key="example")
     if meta.get("sink_heads"):
         st.markdown("**Sink heads**")
         st.dataframe(pd.DataFrame(meta["sink_heads"]), hide_index=True)

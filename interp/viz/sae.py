@@ -37,7 +37,7 @@ _MARGIN = dict(l=10, r=10, t=40, b=10)
 
 
 def density_histogram(density: Any, selected: float | None = None, n_bins: int = 40, lo: float = -7.0,
-                      title: str = "Latent firing density") -> go.Figure:
+                      title: str = "Latent density") -> go.Figure:
     """Histogram of log10(firing density) over latents [d_sae]; dead latents are counted in the title.
 
     selected: one latent's density, marked with a vertical line (ignored if 0: a dead latent).
@@ -50,7 +50,7 @@ def density_histogram(density: Any, selected: float | None = None, n_bins: int =
     fig.add_vline(x=-1, line_dash="dot", line_color="gray", annotation_text="dense (10%)")
     if selected is not None and selected > 0:
         fig.add_vline(x=float(np.log10(max(selected, 10**lo))), line_color="#e8590c", line_width=2)
-    fig.update_layout(title=f"{title} ({int((d <= 0).sum())} dead of {d.size})", xaxis_title="log10 density",
+    fig.update_layout(title=f"{title} ({int((d <= 0).sum())} dead / {d.size})", xaxis_title="log10 density",
                       yaxis_title="latents", bargap=0.05, height=260, margin=_MARGIN)
     return fig
 

@@ -13,7 +13,7 @@ from interp.viz.sae import (activation_histogram, context_html, density_histogra
 def test_density_histogram_counts_dead_and_marks_the_selected_latent():
     density = torch.tensor([0.0, 1e-3, 0.05, 0.3, 0.0])
     fig = density_histogram(density)
-    assert "2 dead of 5" in fig.layout.title.text and len(fig.data[0].x) == 3
+    assert "(2 dead / 5)" in fig.layout.title.text and len(fig.data[0].x) == 3
     assert list(fig.data[0].x) == pytest.approx([-3.0, np.log10(0.05), np.log10(0.3)])
     marks = [s.x0 for s in density_histogram(density, selected=1e-2).layout.shapes]
     assert -2.0 in marks and -1 in marks  # the latent, and the 10% "dense" line
