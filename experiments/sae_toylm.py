@@ -7,7 +7,11 @@ other 10 %: L0, FVU, dead fraction, and the CE-loss score with the SAE spliced
 into the forward pass (1 = the model's own loss, 0 = the residual stream zeroed).
 Writes a ``capture`` run and an ``sae`` run (with the dashboard's features).
 
-    python experiments/sae_toylm.py                      # ~5 min on 2 CPU cores
+    python experiments/sae_toylm.py                      # ~3 min on 2 free CPU cores
+
+Result (CPU, seed 0; 252k tokens, 227k trained on x 4 passes, 25k held out): L0 32,
+FVU 0.066, dead 0.05 % (1 latent), CE-loss score 0.968 (clean 4.497, spliced 4.608,
+zero-ablated 8.029 nats), KL 0.083 nats/token.
     python experiments/sae_toylm.py --store RUN --epochs 8 --d-sae 4096
 """
 

@@ -139,8 +139,8 @@ def sae_run(store: Any, sae_cfg: Any, train_cfg: Any | None = None, *, hook: str
         run.metrics.update({f"train_{k}": _round(v) for k, v in result.metrics.items()})
         from interp.io import write_json_atomic
 
-        write_json_atomic(run.path / "training.json", {"history": result.history, "final": result.metrics})
-        run.add_artifact("training", "training.json")
+        write_json_atomic(run.path / "history.json", result.history)
+        run.add_artifact("history", "history.json")
         sae = result.sae.cpu().eval()
         save_sae(sae, run.path / SAE_DIR)
         run.add_artifact("sae", SAE_DIR)

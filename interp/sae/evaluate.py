@@ -289,6 +289,8 @@ def evaluate(sae: SAE, data: Any, model: Any = None, *, hook: str | None = None,
             if len(data.hooks) != 1:
                 raise ValueError(f"{data.path} holds hooks {data.hooks}; say which one the SAE reads with hook=.")
             hook = data.hooks[0]
+        if hook not in data.hooks:
+            raise ValueError(f"{data.path} holds hooks {data.hooks}, not the SAE's {hook!r}; pass hook=.")
         if data.d[hook] != sae.d_in:
             raise ValueError(f"The SAE reads d_in={sae.d_in} but {hook!r} in {data.path} has width {data.d[hook]}.")
         start = held_out_start(data, held_out) if start is None else start

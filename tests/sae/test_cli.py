@@ -27,6 +27,8 @@ def test_train_eval_features_on_a_toy_lm_capture(tmp_path, capsys):
     for key in CONTRACT:
         assert key in train.metrics, key
     assert train.metrics["l0"] <= 4.0 and train.metrics["fvu"] < 1.0
+    assert train.read_json("history")[-1]["step"] == train.metrics["train_steps"] == 4096 // 256
+    assert train.read_json("eval")["metrics"]["fvu"] == pytest.approx(train.metrics["fvu"], rel=1e-5)
     sae = load_sae(train.artifact("sae"))
     assert (sae.cfg.arch, sae.d_sae, sae.cfg.k, sae.cfg.hook) == ("topk", 64, 4, "blocks.0.hook_resid_post")
     meta = train.read_json("features_meta")
