@@ -5,8 +5,12 @@
     interp capture --model SPEC --hooks H [H ...] [--corpus PATH ...]
     interp runs [--kind K] [--show RUN]   the run registry
     interp demo                           the end-to-end tour on shipped models and corpus
+    interp sae train|eval|features ...    sparse autoencoders (interp.sae.cli)
+    interp circuits induction             the induction circuit's known answer (interp.circuits.cli)
+    interp sinks --model SPEC             attention sinks (interp.sinks.cli)
+    interp dashboard [--runs DIR]         the Streamlit app over the runs folder (interp.dashboard_cli)
 
-Commands that compute something (train-toy, capture, demo) record a run under
+Commands that compute something (train-toy, capture, demo, sae, circuits, sinks) record a run under
 ``--runs`` (default ``$INTERP_RUNS`` or ``./runs``); the listing commands only read.
 
 Analysis packages add their own subcommands: a module listed in ``COMMAND_MODULES``

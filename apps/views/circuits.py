@@ -4,8 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import common
-from interp.viz.attention import head_heatmap
-from interp.viz.dashboard import circuit_graph, faithfulness_curve, patching_heatmap
+from interp.viz.circuits import circuit_graph_figure, faithfulness_figure, patching_heatmap
 
 
 def show_circuit(run):
@@ -16,13 +15,12 @@ def show_circuit(run):
                f"metric {run.config.get('metric', '?')} · ablation {run.config.get('ablation', '?')}")
     common.show_config(run)
     only = st.toggle("circuit edges only", value=True, key="circuit_only")
-    common.chart(st, circuit_graph(graph["nodes"], graph["edges"], circuit_only=only), key="graph")
+    common.chart(st, circuit_graph_figure(graph, only_circuit=only), key="graph")
     if "faithfulness" in run.artifacts:
         fa = common.json_artifact(run, "faithfulness", ["fraction_kept", "metric_recovered"])
-        common.chart(st, faithfulness_curve(fa["fraction_kept"], fa["metric_recovered"], fa.get("edges_kept"),
-                                           title=f"Faithfulness ({fa.get('ablation', '?')} ablation"
-                                                 + (f", AUC {fa['auc']:.3f})" if "auc" in fa else ")")),
-                        key="faith")
+        common.chart(st, faithfulness_figure(fa, title=f"Faithfulness ({fa.get('ablation', '?')} ablation"
+                                                       + (f", AUC {fa['auc']:.3f})" if "auc" in fa else ")")),
+                     key="faith")
     if "adversarial" in run.artifacts:
         adv = common.json_artifact(run, "adversarial")
         st.markdown("**Adversarial evaluation**: KL(full model ‖ circuit) per input; the worst inputs")
@@ -47,11 +45,10 @@ def show_patching(run):
         raise ValueError(f"the results artifact holds none of resid_pre/attn_out/mlp_out/heads "
                          f"(it has {sorted(t)}).")
     for k in sweeps:
-        common.chart(st, patching_heatmap(t[k], meta.get("pos_labels"), title=f"{k}: layer × position"),
-                        key=f"patch_{k}")
+        common.chart(st, patching_heatmap(t[k], k, meta.get("pos_labels"), title=f"{k}: layer × position"),
+                     key=f"patch_{k}")
     if "heads" in t:
-        common.chart(st, head_heatmap(t["heads"], title="heads: layer × head", colorscale="RdBu", zmid=0,
-                                     fmt=".2f"), key="patch_heads")
+        common.chart(st, patching_heatmap(t["heads"], "heads", title="heads: layer × head"), key="patch_heads")
 
 
 common.run_sections("Circuits", [("discovered circuit", ["circuit"], "circuit run", show_circuit),

@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 import common
-from interp.viz.dashboard import activation_histogram, context_html, density_histogram, display_token, logit_effects
+from interp.viz.base import display_token
+from interp.viz.sae import activation_histogram, context_html, density_histogram, logit_effects, tokens_html
 
 REQUIRED = ["density", "max_act", "top_value", "top_tokens", "top_acts"]
 
@@ -34,9 +35,7 @@ def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
     for toks, a, v in zip(tokens, acts, values):
         if v <= 0 or len(rows) >= limit:
             continue
-        keep = [i for i, t in enumerate(toks) if t >= 0]  # -1: the window ran off its sequence
-        strs = [tok(vocab, toks[i]) for i in keep]
-        ctx = context_html(strs, a[keep], max_act=scale, centre=keep.index(centre) if centre in keep else None)
+        ctx = context_html(toks, a, vocab, scale, centre)  # ids -1 (the window ran off its sequence) dropped
         rows.append(f'<div style="display: flex; gap: 0.8em; align-items: baseline;">'
                     f'<code style="min-width: 4.5em; text-align: right;">{v:.3f}</code>'
                     f'<div style="flex: 1; min-width: 0;">{ctx}</div></div>')
@@ -93,7 +92,7 @@ with common.guard(f"SAE run {run.name}"):
         if rows and st.session_state.get("_last_row") != (rows[0], query, sort):
             st.session_state["_last_row"] = (rows[0], query, sort)
             st.session_state["feature"] = int(table.iloc[rows[0]]["feature"])
-        common.chart(st, density_histogram(f["density"], None), key="density_all")
+        common.chart(st, density_histogram(f["density"]), key="density_all")
 
     with right:
         if "feature" not in st.session_state:
@@ -160,7 +159,7 @@ with common.guard(f"SAE run {run.name}"):
             toks, acts = feature_on_text(run, text)  # [pos] strings, [pos, d_sae]
             st.session_state["own_result_for"] = (run.name, text)
             st.markdown(f"Feature {i} on your text (max {acts[:, i].max():.3f}):")
-            st.html(context_html(toks, acts[:, i], max_act=mx or None))
+            st.html(tokens_html(toks, acts[:, i], scale=mx or None))
             top = np.argsort(-acts.max(0))[:10]
             st.markdown("Most active features on this text:")
             st.dataframe(pd.DataFrame({"feature": top, "max on text": acts.max(0)[top],

@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 import common
-from interp.viz.dashboard import probe_curves
+from interp.viz.probes import probe_accuracy_figure
+
 
 def show_probe(run):
     res = common.json_artifact(run, "results", ["rows"])
@@ -21,7 +22,7 @@ def show_probe(run):
                f"{run.config.get('probe', '?')} probe · chance {res.get('chance')} · "
                f"best hook `{run.metrics.get('best_hook', '?')}`")
     common.show_config(run)
-    common.chart(st, probe_curves(res["rows"], metric, res.get("chance"), title=f"{metric} by layer"), key="curves")
+    common.chart(st, probe_accuracy_figure(res, title=f"{metric} by layer"), key="curves")
     st.dataframe(pd.DataFrame(res["rows"]), hide_index=True, width="stretch")
 
 

@@ -5,5 +5,9 @@ Each module takes plain arrays/dicts (numpy, torch, lists) and returns a
 picture from the same data. One module per topic: ``interp.viz.attention``,
 ``interp.viz.sae``, ``interp.viz.sinks``, ``interp.viz.circuits``,
 ``interp.viz.probes``; import from the module (``from interp.viz.sinks import
-sink_heatmap``). Nothing here loads models or runs; it only draws.
+emergence_curves``). Each figure has one builder, in its topic's module: attention
+patterns, head grids and every ``[layer, head]`` map (sink rates, head scores,
+patching over heads) are ``interp.viz.attention``'s, whichever analysis made them.
+``interp.viz.base`` holds what they share (array conversion, token display).
+Nothing here loads models or runs; it only draws.
 """

@@ -13,7 +13,12 @@ Attention page, head-score and sink notebooks, patching results over heads):
   scores, patching effects) with the values written in the cells.
 
 :func:`sink_mass` is the one number the grid overlays; it is computed from the
-pattern itself, so it needs no sink run.
+pattern itself, so it needs no sink run. A ``sinks`` run draws with the same
+builders (``interp.viz.sinks`` holds only the sink-specific figures)::
+
+    t = run.read_tensors("sinks"); meta = run.read_json("meta")
+    head_heatmap(t["sink_rate"], title="sink rate", zmin=0, zmax=1)
+    head_grid(t["example_pattern"], t["mass"][..., 0], tokens=meta["example_tokens"])
 """
 
 from __future__ import annotations
@@ -24,11 +29,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-
-def _np(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy()
-    return np.asarray(x, dtype=float)
+from interp.viz.base import display_token, to_numpy as _np
 
 
 def sink_mass(patterns: Any, skip_first_query: bool = True) -> np.ndarray:
@@ -77,21 +78,35 @@ def attention_heatmap(pattern: Any, labels: Sequence[str] | None = None, title: 
 
 
 def head_grid(patterns: Any, sink: Any | None = None, title: str | None = None,
-              cell_px: int = 150) -> go.Figure:
-    """Every head's pattern as small multiples. patterns: [layer, head, q, k]; sink: [layer, head] or None."""
+              cell_px: int = 150, tokens: Sequence[str] | None = None) -> go.Figure:
+    """Every head's pattern as small multiples.
+
+    patterns: [layer, head, q, k]; sink: [layer, head] (e.g. :func:`sink_mass`, or a sink
+    run's ``mass[..., 0]``) printed in each title, so sink heads stand out; tokens: the
+    k position labels, shown on hover (positions stay integers, so repeats stay apart).
+    """
     p = _np(patterns)
     if p.ndim != 4:
         raise ValueError(f"patterns must be [layer, head, query_pos, key_pos], got shape {p.shape}.")
-    n_layers, n_heads = p.shape[:2]
+    n_layers, n_heads, q, k = p.shape
     s = None if sink is None else _np(sink)
+    if s is not None and s.shape != (n_layers, n_heads):
+        raise ValueError(f"sink must be [layer, head] = {(n_layers, n_heads)}, got shape {s.shape}.")
+    text, where = None, "q %{y} → k %{x}"
+    if tokens is not None:
+        if len(tokens) != k:
+            raise ValueError(f"{len(tokens)} token labels for {k} positions.")
+        lab = [display_token(str(t)) for t in tokens]
+        text = [[f"{lab[k - q + i]} → {lab[j]}" for j in range(k)] for i in range(q)]
+        where = "%{text}"
     titles = [f"L{l}H{h}" + (f" · sink {s[l, h]:.2f}" if s is not None else "")
               for l in range(n_layers) for h in range(n_heads)]
     fig = make_subplots(rows=n_layers, cols=n_heads, subplot_titles=titles,
                         horizontal_spacing=0.02, vertical_spacing=0.3 / max(n_layers, 1))
     for l in range(n_layers):
         for h in range(n_heads):
-            fig.add_trace(go.Heatmap(z=p[l, h], zmin=0, zmax=1, colorscale="Blues", showscale=False,
-                                     hovertemplate=f"L{l}H{h}<br>q %{{y}} → k %{{x}}<br>%{{z:.3f}}<extra></extra>"),
+            fig.add_trace(go.Heatmap(z=p[l, h], zmin=0, zmax=1, colorscale="Blues", showscale=False, text=text,
+                                     hovertemplate=f"L{l}H{h}<br>{where}<br>%{{z:.3f}}<extra></extra>"),
                           row=l + 1, col=h + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")

@@ -173,15 +173,19 @@ def sinks_run(root) -> Run:
     alpha[:, :, 0] = [[0.9, 0.2, 0.8, 0.1], [0.95, 0.7, 0.3, 0.85]]
     cats = ["first", "punctuation", "other"]
     mass = g.dirichlet(np.ones(3), (2, 4))
+    example = np.tril(g.uniform(0.1, 1, (2, 4, 5, 5)))
+    example /= example.sum(-1, keepdims=True)  # [layer, head, q, k] causal rows
     with start_run("sinks", {"model": "toy:toylm", "corpus": None, "seq_len": 64, "max_seqs": 32, "epsilon": 0.3},
                    model="toy:toylm", slug="fixture-sinks", root=root) as run:
         _write(run, "sinks", "sinks.safetensors", {"alpha": alpha.astype(np.float32),
                                                    "sink_rate": (alpha[:, :, 0] > 0.3).astype(np.float32),
-                                                   "mass": mass.astype(np.float32)})
+                                                   "mass": mass.astype(np.float32),
+                                                   "example_pattern": example.astype(np.float32)})
         _write(run, "meta", "sinks.json", {"epsilon": 0.3, "categories": cats,
                                            "sink_heads": [{"layer": 1, "head": 0, "token": "<|bos|>", "mass": 0.95}],
                                            "massive": [{"layer": 1, "pos": 0, "channel": 17, "value": 84.0,
-                                                        "token": "<|bos|>"}]})
+                                                        "token": "<|bos|>"}],
+                                           "example_tokens": ["<|bos|>", " Mr", ".", " Darcy", " Mr"]})
         run.metrics.update({"sink_rate": 0.62, "n_sink_heads": 5, "n_massive": 1})
     return run
 

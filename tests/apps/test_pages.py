@@ -254,11 +254,17 @@ def test_sinks_page(app, runs):
     rate = next(c for c in charts if c["layout"]["title"]["text"].startswith("Sink rate"))
     assert _arr(rate["data"][0]["z"]).shape == (2, 4)
     assert any(c["layout"].get("barmode") == "stack" for c in charts)
+    grid = next(c for c in charts if c["layout"]["title"]["text"].startswith("Every head on one example"))
+    assert sum(1 for t in grid["data"] if t["type"] == "heatmap") == 2 * 4
+    assert ". → <|bos|>" in str(grid["data"][0]["text"])  # hover names the query and key tokens
     assert any("<|bos|>" in str(d.value.to_dict()) for d in at.dataframe)
     at = app("views/sinks.py", run=_ref(runs["sink-emergence"]))  # a link to the other kind opens its section
     _ok(at)
     assert at.radio[0].value == "emergence over training"
     assert _charts(at)[0]["layout"]["title"]["text"].startswith("Sink emergence")
+    at.radio(key="emergence_metric").set_value("loss").run()
+    _ok(at)
+    assert list(_arr(_charts(at)[0]["data"][0]["y"])) == [8.3, 6.0, 5.1, 4.6, 4.4]
     assert list(at.dataframe[0].value["final sink rate"]) == [0.8, 0.5]
 
 
@@ -288,7 +294,7 @@ def test_probes_page(app, runs):
     _ok(at)
     assert not at.error
     names = {t["name"] for t in _charts(at)[0]["data"]}
-    assert {"test", "control task", "selectivity", "random model"} <= names
+    assert {"probe (test)", "control task", "selectivity", "random model"} <= names
     assert len(at.dataframe[0].value) == 2
 
 

@@ -53,10 +53,22 @@ def test_head_grid_titles_carry_sink_mass():
         head_grid(p[0])
 
 
+def test_head_grid_hover_names_tokens():
+    p = torch.zeros(1, 2, 3, 3)
+    p[..., 0] = 1.0
+    fig = head_grid(p, tokens=["<s>", "a", "\n"])
+    assert fig.data[1].text[2][0] == "↵ → <s>" and "%{text}" in fig.data[1].hovertemplate
+    with pytest.raises(ValueError, match="2 token labels for 3"):
+        head_grid(p, tokens=["<s>", "a"])
+    with pytest.raises(ValueError, match=r"sink must be \[layer, head\]"):
+        head_grid(p, sink=np.ones(2))
+
+
 def test_head_heatmap_writes_values():
     v = np.arange(6, dtype=float).reshape(2, 3) / 10
     fig = head_heatmap(v, fmt=".1f")
     assert fig.data[0].text[1][2] == "0.5"
     assert fig.layout.yaxis.autorange == "reversed"  # layer 0 on top
+    np.testing.assert_allclose(np.asarray(head_heatmap(torch.tensor(v)).data[0].z), v)
     with pytest.raises(ValueError, match="layer, head"):
         head_heatmap(v[0])
