@@ -35,6 +35,7 @@ PAGE_FOR_KIND = {
     "circuit": "views/circuits.py",
     "patching": "views/circuits.py",
     "probe": "views/probes.py",
+    "fourier": "views/probes.py",
     "heads": "views/attention.py",
 }
 

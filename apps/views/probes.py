@@ -2,14 +2,16 @@
 
 Accuracy (or R²) by layer on the task, on the control task (random labels per
 token type, Hewitt & Liang 2019), their difference (selectivity) and the same probe
-on a randomly initialised model.
+on a randomly initialised model. A second section shows ``fourier`` runs: the
+modular-addition model's key frequencies and its restricted / excluded losses
+(Nanda et al. 2023), the known answer the modadd probes are read against.
 """
 
 import pandas as pd
 import streamlit as st
 
 import common
-from interp.viz.probes import probe_accuracy_figure
+from interp.viz.probes import fourier_norms_figure, probe_accuracy_figure
 
 
 def show_probe(run):
@@ -26,5 +28,21 @@ def show_probe(run):
     st.dataframe(pd.DataFrame(res["rows"]), hide_index=True, width="stretch")
 
 
-st.title("Probes")
-common.show_run(["probe"], "probe run", show_probe)
+def show_fourier(run):
+    res = common.json_artifact(run, "results", ["key_freqs", "embed_norms", "clean_loss", "restricted_loss",
+                                                "excluded_loss", "chance_loss"])
+    common.metric_row(run.metrics, ["key_freqs", "key_norm_fraction", "clean_loss", "restricted_loss",
+                                    "excluded_loss", "chance_loss"])
+    st.caption(f"{run.model} · p = {res.get('p', '?')} · restricted = only the key frequencies' cos/sin w(a+b) "
+               f"directions of the logits kept; excluded = those removed; chance = ln p")
+    common.show_config(run)
+    common.chart(st, fourier_norms_figure(res["embed_norms"], res["key_freqs"], res.get("logit_norms")), key="fourier")
+    losses = {"clean": res["clean_loss"], "restricted": res["restricted_loss"], "excluded": res["excluded_loss"],
+              "chance (ln p)": res["chance_loss"]}
+    st.dataframe(pd.DataFrame({"logits": list(losses), "loss": list(losses.values())}), hide_index=True)
+
+
+common.run_sections("Probes", [
+    ("linear probes", ["probe"], "probe run", show_probe),
+    ("modular addition: Fourier", ["fourier"], "fourier run", show_fourier),
+])

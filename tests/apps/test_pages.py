@@ -298,6 +298,24 @@ def test_probes_page(app, runs):
     assert len(at.dataframe[0].value) == 2
 
 
+def test_probes_page_fourier_section_on_a_real_modadd_run(app):
+    from interp.circuits.fourier import fourier_analysis, write_fourier_run
+    from interp.models import load_model
+    from interp.runs import runs_root
+
+    result = fourier_analysis(load_model("toy:modadd", device="cpu"))
+    run = write_fourier_run(result, "toy:modadd", root=runs_root())
+    at = app("views/probes.py", run=_ref(run))  # the URL's run kind opens the Fourier section
+    _ok(at)
+    assert not at.error
+    bars = _charts(at)[0]["data"][0]
+    keys = {int(k) for k in result.key_freqs}
+    colours = dict(zip(_arr(bars["x"]).astype(int).tolist(), bars["marker"]["color"]))
+    assert {k for k, c in colours.items() if c != "#adb5bd"} == keys  # the key frequencies are the highlighted bars
+    losses = dict(zip(at.dataframe[0].value["logits"], at.dataframe[0].value["loss"]))
+    assert losses["restricted"] <= losses["clean"] + 0.05 and losses["excluded"] > losses["chance (ln p)"] * 0.9
+
+
 def test_missing_artifact_file_is_reported(app, runs):
     (runs["probe"].path / "results.json").unlink()
     at = app("views/probes.py", run=_ref(runs["probe"]))
