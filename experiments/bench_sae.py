@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -102,7 +101,6 @@ def flops_per_sample(arch: str, d_in: int, d_sae: int, k: int, fast: bool) -> fl
 def ours(x: torch.Tensor, ev: torch.Tensor, features: torch.Tensor, arch: str, args, fast: bool = True,
          peaks: list[float] | None = None) -> dict:
     from interp.sae import SAEConfig, TrainConfig, train_sae
-    from interp.sae.synthetic import mcc, mmcs
 
     def cfg(steps: int) -> TrainConfig:
         sae = SAEConfig(arch=arch, d_in=0, d_sae=args.d_sae, k=args.k, l1_coeff=args.l1)

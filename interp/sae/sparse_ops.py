@@ -16,8 +16,9 @@ needed, the encoder matmul that ranks all latents, and everything else sparsely:
 
 So a step costs 2·n·d_in·d_sae (the encoder matmul) + ~8·n·k·d_in FLOPs instead of the
 dense path's 10·n·d_in·d_sae. On CPU the sparse products use torch's COO/CSR kernels;
-elsewhere (CUDA) the same maths runs on ``index_add_`` and gathers. Under CUDA
-autocast the function runs in bfloat16 (``custom_fwd``) and returns fp32 weight grads.
+elsewhere (CUDA) the same maths runs on ``index_add_`` and gathers. Under autocast
+(bf16 on GPU by default) the caller casts the inputs to the autocast dtype and runs the
+function with autocast off; the casts' backward returns fp32 weight grads.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ class TopKSAEFunction(torch.autograd.Function):
     """``(x̂, vals, idx) = TopK-SAE(x)`` for scaled inputs x [n, d_in]; only x̂ is differentiable."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.bfloat16)
     def forward(ctx: Any, x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, W_dec: torch.Tensor,
                 b_dec: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         pre = torch.addmm(b_enc - b_dec @ W_enc, x, W_enc)  # [n, d_sae]
@@ -83,14 +83,13 @@ class TopKSAEFunction(torch.autograd.Function):
         return x_hat, vals, idx
 
     @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx: Any, grad_xhat: torch.Tensor, _gv: Any, _gi: Any) -> tuple[Any, ...]:
         x, W_enc, W_dec, b_dec, vals, idx = ctx.saved_tensors
         n, k = idx.shape
         d_sae = W_dec.shape[0]
         grad_xhat = grad_xhat.contiguous()
         coo = None
-        if x.device.type == "cpu":  # one sort serves both sparse products
+        if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):  # one sort serves both sparse products
             flat = idx.reshape(-1)
             sorted_lat, order = flat.sort()
             coo = (torch.stack([sorted_lat, torch.div(order, k, rounding_mode="floor")]), order)

@@ -38,7 +38,13 @@ class TopKSAE(SAE):
     def _forward_sparse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(x̂ [n, d_in], vals [n, k], idx [n, k])`` on the fast or the dense path."""
         if self.fast:
-            return TopKSAEFunction.apply(x, self.W_enc, self.b_enc, self.W_dec, self.b_dec, self.cfg.k)
+            args = (x, self.W_enc, self.b_enc, self.W_dec, self.b_dec)
+            dev = x.device.type
+            if torch.is_autocast_enabled(dev):  # run the whole function in the autocast dtype (bf16)
+                dt = torch.get_autocast_dtype(dev)
+                with torch.autocast(dev, enabled=False):
+                    return TopKSAEFunction.apply(*(a.to(dt) for a in args), self.cfg.k)
+            return TopKSAEFunction.apply(*args, self.cfg.k)
         pre = self.pre_acts(x)
         vals, idx = topk_latents(pre, self.cfg.k)
         z = torch.zeros_like(pre).scatter(1, idx, vals)  # dense [n, d_sae]

@@ -124,3 +124,26 @@ def test_non_finite_loss_is_caught_before_the_step(toy_data):
     bad[1::2] = float("inf")  # the scaling sample (even-spaced rows incl. row 0) may be finite or not
     with pytest.raises((TrainingDiverged, SourceError), match="non-finite|NaN/inf"):
         train_sae(_cfg(), bad)
+
+
+def test_multi_hook_run_checkpoints_and_resumes_each_sae(toy_data, tmp_path):
+    _, x = toy_data
+    store = make_store(tmp_path / "store", {HOOKS[0]: x[:4096], HOOKS[1]: 2 * x[4096:]})
+
+    def cfgs(ckpt: bool, resume: bool = False):
+        return {h: _cfg(checkpoint_dir=str(tmp_path / f"ckpt{i}") if ckpt else None, checkpoint_every=5, resume=resume)
+                for i, h in enumerate(HOOKS)}
+
+    def crash(step, metrics):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_saes(cfgs(True), store, callback=crash)
+    assert all(load_checkpoint(tmp_path / f"ckpt{i}")[0]["step"] == 5 for i in range(2))
+    ran = []
+    resumed = train_saes(cfgs(True, resume=True), store, callback=lambda step, m: ran.append(step))
+    assert ran == list(range(6, 21))  # continued after step 5
+    straight = train_saes(cfgs(False), store)
+    for h in HOOKS:
+        assert torch.allclose(resumed[h].sae.W_dec, straight[h].sae.W_dec, atol=1e-6)
