@@ -50,13 +50,14 @@ def _heads_run(runs_root: Any, device: str | None) -> Run:
 
     from interp.circuits import induction_score, previous_token_score
     from interp.datasets.synthetic import half_losses, induction_eval_batch
+    from interp.hooks.capture import model_device
     from interp.models import load_model
 
     model = load_model("toy:induction", device=device)
     seg = int(model.toy_config.extra["eval_segment"])
     gen = torch.Generator().manual_seed(1234)
     tokens, first, second = induction_eval_batch(64, seg, model.cfg.d_vocab, gen)
-    tokens = tokens.to(next(model.parameters()).device)
+    tokens = tokens.to(model_device(model))
     with start_run("heads", {"model": "toy:induction", "segment_len": seg, "n_seq": 64},
                    model="toy:induction", slug="induction-heads", root=runs_root) as run:
         prev = previous_token_score(model, tokens)  # [layer, head]

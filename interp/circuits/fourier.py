@@ -34,6 +34,8 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from interp.hooks.capture import model_device
+
 
 def fourier_basis(p: int) -> tuple[torch.Tensor, list[str]]:
     """Orthonormal real Fourier basis over ``range(p)``: rows ``1, cos 1, sin 1, cos 2, ...``.
@@ -128,7 +130,7 @@ def modadd_logits(model: Any, batch_size: int = 4096) -> torch.Tensor:
     """Logits at the answer position for every input ``(a, b)``, a-major: [p*p, p]."""
     p = modadd_p(model)
     tokens, _ = modadd_inputs(p, int(model.toy_config.extra.get("eq_token", p)))
-    device = next(model.parameters()).device
+    device = model_device(model)
     out = [model(tokens[i : i + batch_size].to(device))[:, -1].float().cpu() for i in range(0, len(tokens), batch_size)]
     return torch.cat(out)
 

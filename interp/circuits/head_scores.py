@@ -32,6 +32,8 @@ from typing import Any
 
 import torch
 
+from interp.hooks.capture import model_device
+
 
 def previous_token_score_from_pattern(pattern: torch.Tensor) -> torch.Tensor:
     """Mean attention from each query ``i >= 1`` to key ``i - 1``, per head.
@@ -70,7 +72,7 @@ def attention_patterns(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     tokens: [batch, pos]. Caches only ``hook_pattern`` (names filter) so nothing else
     is kept in memory. Returns: [n_layers, batch, head, query_pos, key_pos].
     """
-    tokens = tokens.to(_model_device(model))
+    tokens = tokens.to(model_device(model))
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("attn.hook_pattern"))
     return torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"] for layer in range(model.cfg.n_layers)])
@@ -106,10 +108,3 @@ def _check_pattern(pattern: torch.Tensor) -> None:
             f"got shape {tuple(pattern.shape)}."
         )
 
-
-def _model_device(model: Any) -> torch.device:
-    """Where the tokens must go: the device of the model's first parameter (CPU if none)."""
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        return torch.device("cpu")

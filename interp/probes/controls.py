@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from interp.hooks.capture import model_device
 from interp.probes.data import ProbeDataError
 
 
@@ -89,7 +90,7 @@ def random_model(model: Any, seed: int = 1) -> Any:
         inner = getattr(fresh, "original_model", fresh)
         std = float(getattr(getattr(inner, "config", None), "initializer_range", 0.02) or 0.02)
         reinit_module_weights(inner, seed=seed, std=std)
-    device = next(model.parameters()).device
+    device = model_device(model)
     fresh.to(device)
     spec = getattr(model, "interp_spec", None)
     fresh.interp_spec = f"random:{spec}" if spec else "random"
