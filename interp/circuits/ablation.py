@@ -34,6 +34,7 @@ error is kept and only the named latents change (any object with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -190,18 +191,34 @@ def neuron_ablation_hooks(model: Any, neurons: Sequence[tuple[int, int]], ablati
 
 
 def sae_latent_ablation_hooks(
-    model: Any, sae: Any, hook_name: str, latents: Sequence[int], ablation: Ablation
+    model: Any, sae: Any, hook_name: str | None, latents: Sequence[int], ablation: Ablation
 ) -> list[Hook]:
     """fwd_hooks splicing ``sae`` into ``hook`` with ``latents`` ablated (reconstruction error kept).
 
     ``sae`` is any object with ``encode(x [n, d_in]) -> [n, d_sae]`` and
-    ``decode(z) -> [n, d_in]``. Mean and resample values are latent activations on
+    ``decode(z) -> [n, d_in]``, or the path of an ``sae`` run / SAE folder (what
+    ``interp sae train`` writes, or a SAELens folder). ``hook_name`` may be None for
+    an SAE that records its hook. Mean and resample values are latent activations on
     the reference / corrupted inputs.
     """
+    if isinstance(sae, (str, Path)):
+        from interp.sae.cli import open_sae
+
+        sae = open_sae(sae)[0].to(model_device(model)).eval()
     for attr in ("encode", "decode"):
         if not callable(getattr(sae, attr, None)):
             raise TypeError(f"The SAE must have an {attr}() method (got {type(sae).__name__}).")
+    trained_on = getattr(getattr(sae, "cfg", None), "hook", None)
+    hook_name = hook_name or trained_on
+    if not hook_name:
+        raise ValueError("This SAE does not record the hook it was trained on: pass hook_name.")
+    if trained_on and trained_on != hook_name:
+        raise ValueError(f"The SAE was trained on {trained_on!r}, not {hook_name!r}: splice it where it was "
+                         f"trained (hook_name={trained_on!r}) or pass hook_name=None.")
+    d_sae = getattr(getattr(sae, "cfg", None), "d_sae", None)
     latents = list(latents)
+    for i in latents if d_sae else []:
+        _check_range("latent", int(i), d_sae)
     pos = None if ablation.positions is None else list(ablation.positions)
 
     def encode(x: torch.Tensor) -> torch.Tensor:
@@ -221,6 +238,10 @@ def sae_latent_ablation_hooks(
             value = z_ref
 
     def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
+        d_in = getattr(getattr(sae, "cfg", None), "d_in", None)
+        if d_in and act.shape[-1] != d_in:
+            raise ValueError(f"{hook_name} has width {act.shape[-1]} but the SAE reads {d_in}: it was trained "
+                             "on another model or hook.")
         z = encode(act)  # [batch, pos, d_sae]
         error = act - decode(z)  # what the SAE misses stays in
         z_new = torch.where(_mask(z, pos, -1, latents), _source(value, z, hook_name), z)
