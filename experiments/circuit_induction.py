@@ -1,6 +1,6 @@
 """Known answer: the induction circuit of ``toy:induction``, found by every circuits method.
 
-    python experiments/circuit_induction.py [--prompts 32] [--steps 10] [--tau 0.005] [--runs DIR]
+    python experiments/circuit_induction.py [--prompts 32] [--steps 10] [--tau 0.08] [--runs DIR]
 
 Writes two ``patching`` runs (denoising, noising) and one ``circuit`` run per method
 (EAP, EAP-IG, ACDC) and prints the numbers: heads found, ablation effects, edges

@@ -20,7 +20,7 @@ def add_induction_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", type=int, default=32, help="clean/corrupt pairs for discovery (default 32)")
     p.add_argument("--adversarial", type=int, default=128, help="fresh inputs for the adversarial evaluation")
     p.add_argument("--steps", type=int, default=10, help="EAP-IG integration steps (default 10)")
-    p.add_argument("--tau", type=float, default=0.005, help="ACDC threshold on KL (default 0.005)")
+    p.add_argument("--tau", type=float, default=0.08, help="ACDC threshold on KL (default 0.08)")
     p.add_argument("--ablation", default="corrupt", choices=["corrupt", "mean", "zero"],
                    help="what a cut edge carries (default: the corrupted input's activation)")
     p.add_argument("--seed", type=int, default=1)

@@ -4,8 +4,9 @@ One small end-to-end run (module-scoped) is checked against what the model is kn
 to do (Olsson et al. 2022): head scores name a previous-token head in layer 0 and
 induction heads in layer 1; ablating the induction heads removes the in-context loss
 drop; ACDC and EAP-IG circuits contain the previous-token -> induction head *key*
-edge (K-composition) and recover most of the logit difference with under half of the
-81 edges; EAP-IG ranks edges more faithfully than EAP (saturated attention).
+edges (K-composition) and, with at most 5 % of the 257 edges (2 layers x 8 heads,
+q/k/v separate), recover at least 90 % of the clean logit difference; EAP-IG ranks
+edges more faithfully than EAP (saturated attention).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def result(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         root = tmp_path_factory.mktemp("runs")
-        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=5, acdc_threshold=0.01)
+        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=10)
         out = run_induction_circuit(cfg, runs_root=root, model=load_model("toy:induction", device="cpu"),
                                     progress=False)
     finally:
@@ -45,8 +46,11 @@ def test_heads_and_ablation_effect(result):
         assert ablated["repeat"] > 0.9 * ablated["first_half"], (kind, ablated)  # drop destroyed
         # The first half barely depends on the induction heads (there is nothing to copy yet).
         assert ablated["first_half"] == pytest.approx(clean["first_half"], rel=0.15)
-    # The model has several induction heads: one alone is not enough to destroy the drop.
-    assert losses["top_induction_head/zero"]["repeat"] < 0.5 * clean["first_half"]
+    # The top induction head alone carries much of it: ablating it at least doubles the repeat's loss.
+    for kind in ("zero", "mean", "resample"):
+        assert losses[f"top_induction_head/{kind}"]["repeat"] > 2 * clean["repeat"], kind
+    # ... and the previous-token head is as necessary as all the induction heads together.
+    assert losses["prev_token_head/mean"]["repeat"] > 0.9 * losses["prev_token_head/mean"]["first_half"]
 
 
 def test_discovered_circuits_contain_the_k_composition_edge(result):
@@ -55,15 +59,23 @@ def test_discovered_circuits_contain_the_k_composition_edge(result):
     for method in ("acdc", "eap-ig"):
         c = out["circuits"][method]
         assert top_key_edge in c["kept"], (method, c["kept"])
-        assert c["metric_recovered"] >= 0.85, (method, c)
-        assert c["fraction_kept"] < 0.5, (method, c)
+        # The issue's bar: <= 5 % of the edges recover >= 90 % of the clean logit difference.
+        assert c["fraction_kept"] <= 0.05 and c["metric_recovered"] >= 0.9, (method, c)
+        assert c["recovered_at_budget"] >= 0.9, (method, c)
+        # Every layer-1 head in the circuit is an induction head, reached through its key from the
+        # previous-token head (K-composition), and the circuit skips the heads the recipe pruned.
+        layer1 = [n for n in c["nodes"] if n.startswith("L1")]
+        assert layer1 and set(layer1) <= set(out["induction_heads"]), c["nodes"]
+        for ih in layer1:
+            assert f"{out['prev_token_head']}->{ih}.k" in c["kept"], (method, ih)
+        assert len([n for n in c["nodes"] if n.startswith("L")]) <= 5, c["nodes"]
         assert f"{out['induction_head']}->logits" in c["kept"]
         assert {"input", out["prev_token_head"], out["induction_head"], "logits"} <= set(c["nodes"])
     assert out["circuits"]["eap-ig"]["faithfulness_auc"] > out["circuits"]["eap"]["faithfulness_auc"]
-    auc = out["ranking_auc"]  # rankings of all 81 edges (not circuits): EAP-IG's edges path ~ exact patching
+    auc = out["ranking_auc"]  # rankings of all 257 edges (not circuits): EAP-IG's edges path ~ exact patching
     assert auc["eap"] < auc["eap-ig (edges path)"]
     assert auc["eap-ig (edges path)"] > auc["edge patching (exact)"] - 0.05, auc
-    assert out["edges_total"] == 81
+    assert out["edges_total"] == 257 and out["budget_edges"] == 12
 
 
 def test_runs_are_written_per_contract(result):
@@ -76,7 +88,7 @@ def test_runs_are_written_per_contract(result):
         assert key in acdc_run.metrics
     graph = acdc_run.read_json("graph")
     names = {n["name"] for n in graph["nodes"]}
-    assert {"input", "L0H0", "L1H3", "logits"} <= names and len(graph["edges"]) == 81
+    assert {"input", "L0H0", "L1H3", "logits"} <= names and len(graph["edges"]) == 257
     assert all(e["src"] in names and e["dst"] in names for e in graph["edges"])
     assert sum(e["in_circuit"] for e in graph["edges"]) == acdc_run.metrics["edges_kept"]
     faith = acdc_run.read_json("faithfulness")
@@ -84,8 +96,10 @@ def test_runs_are_written_per_contract(result):
     adv = acdc_run.read_json("adversarial")
     assert len(adv["kl"]) == 32 and set(adv["percentiles"]) == {"50", "90", "99"}
     heads = runs["noising"].read_tensors("results")["heads"]
-    assert heads.shape == (2, 4)
-    # Noising an induction head hurts more than noising any other layer-1 head... all four are induction
-    # heads here, so compare with layer 0: the previous-token head is necessary.
-    prev = int(out["prev_token_head"][-1])
+    assert heads.shape == (2, 8)
+    # Noising (clean run, one head from the corrupt run): the previous-token head is necessary; the
+    # top induction head costs more than any non-induction head of layer 1 (those change nothing).
+    prev, top = int(out["prev_token_head"][-1]), int(out["induction_head"][-1])
     assert heads[0, prev] < 0.5
+    assert heads[1, top] < 0.9
+    assert int((heads[1] > 0.95).sum()) >= 4  # most layer-1 heads do not matter: the recipe concentrates the work

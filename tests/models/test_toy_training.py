@@ -42,7 +42,8 @@ def test_last_position_logits_equal_the_full_forward():
 
 @pytest.mark.parametrize(
     "train, overrides",
-    [(train_induction, {"steps": 5, "batch_size": 8, "eval_batch": 8}), (train_modadd, {"steps": 5, "p": 31})],
+    [(train_induction, {"steps": 5, "batch_size": 8, "eval_batch": 8, "prune_steps": 3}),
+     (train_modadd, {"steps": 5, "p": 31})],
     ids=["induction", "modadd"],
 )
 def test_recipes_are_reproducible_per_seed(tmp_path, train, overrides):
@@ -52,7 +53,7 @@ def test_recipes_are_reproducible_per_seed(tmp_path, train, overrides):
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     assert (a / "model.safetensors").read_bytes() != (c / "model.safetensors").read_bytes()
     training = json.loads((a / "training.json").read_text())
-    assert training["final"]["steps_run"] == 5 and training["curve"]
+    assert training["final"]["steps_run"] == 5 + overrides.get("prune_steps", 0) and training["curve"]
     assert json.loads((c / "config.json").read_text())["seed"] == 1
     with pytest.raises(TypeError, match="Unknown"):
         train(tmp_path / "d", seed=0, not_an_option=1)
@@ -64,3 +65,25 @@ def test_modadd_checkpoint_records_its_split(tmp_path):
     assert extra == {"p": 11, "frac_train": 0.5, "split_seed": 2, "eq_token": 11}
     model = load_model(f"toy:{out}", device="cpu")
     assert model.cfg.d_vocab == 12 and model.toy_config.extra["split_seed"] == 2
+
+
+def test_head_ov_norms_price_each_head_separately():
+    """The pruning penalty's per-head norms: a head whose output weights are zeroed costs nothing."""
+    from interp.models.toy import build_native
+    from interp.models.training.induction import InductionRecipe, head_ov_norms, induction_config
+
+    recipe = InductionRecipe(n_heads=4, d_head=8)
+    model = build_native(induction_config(recipe, seed=0))
+    before = head_ov_norms(model, 4)  # [layer, head]
+    assert before.shape == (2, 4) and bool((before > 0).all())
+    with torch.no_grad():
+        model.layers[1].attn.o.weight[:, 8:16] = 0  # head 1 of layer 1
+    after = head_ov_norms(model, 4)
+    assert float(after[1, 1]) == 0.0
+    mask = torch.ones(2, 4, dtype=torch.bool)
+    mask[1, 1] = False
+    torch.testing.assert_close(after[mask], before[mask])
+    # Exactly the Frobenius norm of W_O^h W_V^h, computed head by head.
+    w_v = model.layers[0].attn.v.weight[16:24]  # head 2: [d_head, d_model]
+    w_o = model.layers[0].attn.o.weight[:, 16:24]  # [d_model, d_head]
+    torch.testing.assert_close(before[0, 2], torch.linalg.matrix_norm(w_o @ w_v))
