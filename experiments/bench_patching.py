@@ -57,15 +57,17 @@ TL_SWEEPS = {"resid_pre": "get_act_patch_resid_pre", "attn_out": "get_act_patch_
              "mlp_out": "get_act_patch_mlp_out", "heads": "get_act_patch_attn_head_out_all_pos"}
 
 
-def timed(fn: Callable[[], Any], reps: int) -> tuple[float, Any]:
-    """(median seconds over ``reps`` runs after one warm-up, the last result)."""
-    out = fn()
-    times = []
+def timed(fns: dict[str, Callable[[], Any]], reps: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """Median seconds of each function and its last result: one warm-up each, then ``reps`` rounds
+    that call every function in turn, so all of them see the same load on a shared machine."""
+    results = {name: fn() for name, fn in fns.items()}
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}, results
 
 
 class PassCounter:
@@ -166,48 +168,63 @@ def bench_patching(model: Any, task: Task, metric: str, reps: int) -> dict[str, 
               for s in sweeps)
     assert err < 1e-4, f"ours and transformer_lens.patching disagree by {err:.3g}"
     n_cells = sum(t.numel() for t in ours.sweeps.values())
-    with torch.no_grad():
-        t_fwd, _ = timed(lambda: model(task.corrupt), max(5, reps))
-    t_ours, _ = timed(lambda: patching_sweep(model, task, metric, "denoising", sweeps, progress=False), reps)
-    t_one, _ = timed(lambda: patching_sweep(model, task, metric, "denoising", sweeps, progress=False,
-                                            cells_per_pass=1), reps)
-    t_tl, _ = timed(lambda: tl_sweeps(model, task, metric, sweeps), reps)
+
+    fwd: list[float] = []
+
+    @torch.no_grad()
+    def bare() -> None:  # one bare forward of the batch, best of 3, taken in turn with the others
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            model(task.corrupt)
+            best = min(best, time.perf_counter() - t0)
+        fwd.append(best)
+
+    t, _ = timed({"tl": lambda: tl_sweeps(model, task, metric, sweeps), "fwd": bare,
+                  "ours": lambda: patching_sweep(model, task, metric, "denoising", sweeps, progress=False),
+                  "one": lambda: patching_sweep(model, task, metric, "denoising", sweeps, progress=False,
+                                                cells_per_pass=1)}, reps)
+    t_fwd = statistics.median(fwd)
     return {"sweeps": sweeps, "cells": n_cells, "max_abs_diff_vs_tl": err, "bare_forward_s": t_fwd,
-            "floor_s": n_cells * t_fwd, "ours_s": t_ours, "ours_one_cell_per_pass_s": t_one, "tl_s": t_tl,
-            "speedup_vs_tl": t_tl / t_ours, "ours_vs_floor": t_ours / (n_cells * t_fwd),
-            "tl_vs_floor": t_tl / (n_cells * t_fwd)}
+            "floor_s": n_cells * t_fwd, "ours_s": t["ours"], "ours_one_cell_per_pass_s": t["one"], "tl_s": t["tl"],
+            "speedup_vs_tl": t["tl"] / t["ours"], "ours_vs_floor": t["ours"] / (n_cells * t_fwd),
+            "tl_vs_floor": t["tl"] / (n_cells * t_fwd)}
 
 
 def bench_attribution(model: Any, task: Task, metric: str, reps: int, ig_steps: int, tau: float) -> dict[str, Any]:
     graph = EdgeGraph.from_model(model)
     ev = CircuitEval.prepare(model, graph, task, metric)
-    t_exact, exact = timed(lambda: edge_patching(ev, progress=False), reps)
-    t_exact_old, exact_old = timed(lambda: edge_patching_one_per_pass(ev), reps)
-    err = (exact - exact_old).abs().max().item()
-    assert err < 1e-4 * max(1.0, exact_old.abs().max().item()), f"edge_patching changed by {err:.3g}"
-    out: dict[str, Any] = {"edges": graph.n_edges, "edge_patching_s": t_exact, "edge_patching_one_per_pass_s": t_exact_old,
-                           "edge_patching_speedup": t_exact_old / t_exact, "edge_patching_max_abs_diff": err}
-    all_ks = list(range(graph.n_edges + 1))
-    v = graph.valid
-    out["auc_exact"] = faithfulness_curve(ev, exact.abs(), all_ks)["auc"]
-    for name, method, steps in (("eap", "eap", 1), ("eap_ig", "eap-ig", ig_steps)):
-        t, scores = timed(lambda: task_attribution(model, graph, task, metric, method, steps=steps, progress=False), reps)
-        out.update({f"{name}_s": t, f"{name}_speedup_vs_exact": t_exact / t,
-                    f"{name}_speedup_vs_exact_one_per_pass": t_exact_old / t,
-                    f"{name}_spearman_vs_exact": spearman(scores.abs()[v], exact.abs()[v]),
-                    f"auc_{name}": faithfulness_curve(ev, scores.abs(), all_ks)["auc"]})
+    fns = {"exact": lambda: edge_patching(ev, progress=False), "exact_old": lambda: edge_patching_one_per_pass(ev),
+           "eap": lambda: task_attribution(model, graph, task, metric, "eap", progress=False),
+           "eap_ig": lambda: task_attribution(model, graph, task, metric, "eap-ig", steps=ig_steps, progress=False),
+           "acdc": lambda: acdc(ev, tau, progress=False), "acdc_old": lambda: acdc_one_per_pass(ev, tau)}
     counter = PassCounter(model)
     try:
-        t_acdc, circuit = timed(lambda: acdc(ev, tau, progress=False), reps)
-        passes, counter.n = counter.n // (reps + 1), 0
-        t_acdc_old, keep_old = timed(lambda: acdc_one_per_pass(ev, tau), reps)
-        passes_old = counter.n // (reps + 1)
+        passes = {}
+        for name in ("acdc", "acdc_old"):
+            counter.n = 0
+            fns[name]()
+            passes[name] = counter.n
     finally:
         counter.handle.remove()
-    assert torch.equal(circuit.keep, keep_old), "acdc kept different edges than the one-trial-per-pass loop"
-    out.update({"acdc_tau": tau, "acdc_edges_kept": circuit.edges_kept, "acdc_s": t_acdc, "acdc_passes": passes,
-                "acdc_one_per_pass_s": t_acdc_old, "acdc_one_per_pass_passes": passes_old,
-                "acdc_speedup": t_acdc_old / t_acdc})
+    t, res = timed(fns, reps)
+    exact, exact_old, circuit = res["exact"], res["exact_old"], res["acdc"]
+    err = (exact - exact_old).abs().max().item()
+    assert err < 1e-4 * max(1.0, exact_old.abs().max().item()), f"edge_patching changed by {err:.3g}"
+    assert torch.equal(circuit.keep, res["acdc_old"]), "acdc kept different edges than the one-trial-per-pass loop"
+    all_ks = list(range(graph.n_edges + 1))
+    v = graph.valid
+    out: dict[str, Any] = {"edges": graph.n_edges, "edge_patching_s": t["exact"], "edge_patching_one_per_pass_s": t["exact_old"],
+                           "edge_patching_speedup": t["exact_old"] / t["exact"], "edge_patching_max_abs_diff": err,
+                           "auc_exact": faithfulness_curve(ev, exact.abs(), all_ks)["auc"]}
+    for name in ("eap", "eap_ig"):
+        out.update({f"{name}_s": t[name], f"{name}_speedup_vs_exact": t["exact"] / t[name],
+                    f"{name}_speedup_vs_exact_one_per_pass": t["exact_old"] / t[name],
+                    f"{name}_spearman_vs_exact": spearman(res[name].abs()[v], exact.abs()[v]),
+                    f"auc_{name}": faithfulness_curve(ev, res[name].abs(), all_ks)["auc"]})
+    out.update({"acdc_tau": tau, "acdc_edges_kept": circuit.edges_kept, "acdc_s": t["acdc"], "acdc_passes": passes["acdc"],
+                "acdc_one_per_pass_s": t["acdc_old"], "acdc_one_per_pass_passes": passes["acdc_old"],
+                "acdc_speedup": t["acdc_old"] / t["acdc"]})
     return out
 
 

@@ -232,14 +232,16 @@ def patching_sweep(
     bar = tqdm(total=len(cells), desc=f"patching ({direction})", disable=not progress)
     shared_prefix = True
     for chunk in chunks:
-        fan = f"blocks.{chunk[0][1]}.hook_resid_pre" if len(chunk) > 1 and shared_prefix else None
-        try:
-            logits = run_logits(model, tokens, _cell_hooks(chunk, source, batch, fan) + ro.hooks())
-        except RuntimeError:
-            if fan is None:
-                raise
-            shared_prefix = False  # the model keeps per-batch state (e.g. a mask): repeat the tokens instead
-        if not shared_prefix:
+        logits = None
+        if shared_prefix or len(chunk) == 1:
+            fan = f"blocks.{chunk[0][1]}.hook_resid_pre" if len(chunk) > 1 else None
+            try:
+                logits = run_logits(model, tokens, _cell_hooks(chunk, source, batch, fan) + ro.hooks())
+            except RuntimeError:
+                if fan is None:
+                    raise
+                shared_prefix = False  # the model keeps per-batch state (e.g. a mask): repeat the tokens instead
+        if logits is None:
             logits = run_logits(model, tokens.repeat(len(chunk), 1), _cell_hooks(chunk, source, batch, None) + ro.hooks())
         values = ro.values(metric, logits, clean_logits, len(chunk)).mean(1)  # [cells]
         for (s, layer, j), value in zip(chunk, values.tolist()):
