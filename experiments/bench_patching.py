@@ -11,7 +11,7 @@ after a warm-up):
      ``get_act_patch_attn_head_out_all_pos``) on the same TransformerBridge model, same
      tokens, same metric: one ``run_with_hooks`` per cell;
    * the floor of the one-cell-per-pass method: n_cells x one bare forward of the batch.
-   Both results are checked equal (normalised, to 1e-4) before anything is timed.
+   Both results are checked equal (raw metric, to 1e-4) before anything is timed.
 2. **Edge attribution** (every edge of :class:`~interp.circuits.graph.EdgeGraph`):
    EAP and EAP-IG (``task_attribution``) against exact per-edge patching (``edge_patching``,
    ours, and the one-``EdgeRun``-per-edge loop it replaced), with how close the rankings
@@ -20,9 +20,10 @@ after a warm-up):
    (same circuit checked).
 
 Tasks: ``toy:induction``: ``induction_task`` (repeated random tokens, first copy
-resampled; logit_diff read on the repeat). ``toy:toylm``: shipped-corpus text, the first
-half of the content resampled (symmetric token replacement), logprob of the true next
-token read at the last ``--read`` positions.
+resampled; logit_diff read on the repeat). ``toy:toylm``: shipped-corpus text (BOS + 32
+tokens), the second quarter of it resampled (symmetric token replacement), logprob of
+the true next token read at the ``--read`` positions right after that span (the last
+quarter is never read, so runs stop before it).
 
     python experiments/bench_patching.py                      # both models, 32 prompts, median of 3
     python experiments/bench_patching.py --models toy:induction --prompts 8 --reps 5
@@ -50,7 +51,7 @@ from interp.circuits.attribution import edge_patching, task_attribution  # noqa:
 from interp.circuits.discovery import acdc  # noqa: E402
 from interp.circuits.faithfulness import CircuitEval, faithfulness_curve  # noqa: E402
 from interp.circuits.graph import EdgeGraph, EdgeRun  # noqa: E402
-from interp.circuits.metrics import Task, induction_task, metric_per_input, normalise, replace_tokens  # noqa: E402
+from interp.circuits.metrics import Task, induction_task, metric_per_input, replace_tokens  # noqa: E402
 from interp.circuits.patching import patching_sweep  # noqa: E402
 
 TL_SWEEPS = {"resid_pre": "get_act_patch_resid_pre", "attn_out": "get_act_patch_attn_out",
@@ -90,22 +91,24 @@ def make_task(model: Any, spec: str, n: int, segment: int | None, read: int, see
                 f"induction_task(n={n}, segment={seg}, seed={seed})")
     from interp.datasets import load_texts, tokenize_corpus
 
-    seq = 2 * (segment or 16) + 1  # BOS + content; one more token is the last answer
+    half = segment or 16
+    seq = 2 * half + 1  # BOS + content; the token after each position is its answer
     corpus = tokenize_corpus(model.tokenizer, load_texts(), seq + 1, max_seqs=8 * n)
     full = corpus.tokens[corpus.attention_mask.bool().all(1)][:n]  # [n, seq + 1], no padding
     if len(full) < n:
         raise SystemExit(f"The corpus has only {len(full)} unpadded rows of {seq + 1} tokens; use fewer --prompts.")
     clean = full[:, :seq]
-    first = torch.zeros(clean.shape, dtype=torch.bool)
-    first[:, 1 : 1 + seq // 2] = True  # the first half of the content
+    span = torch.zeros(clean.shape, dtype=torch.bool)
+    span[:, half // 2 + 1 : half + 1] = True  # the second quarter of the content
     pad = model.tokenizer.pad_token_id
-    corrupt = replace_tokens(clean, first, vocab, torch.Generator().manual_seed(seed), bos=int(clean[0, 0]))
+    corrupt = replace_tokens(clean, span, vocab, torch.Generator().manual_seed(seed), bos=int(clean[0, 0]))
     if pad is not None:
         corrupt = torch.where(corrupt == pad, (corrupt + 1) % vocab, corrupt)
     positions = torch.zeros(clean.shape, dtype=torch.bool)
-    positions[:, seq - read :] = True
+    positions[:, half + 1 : half + 1 + read] = True  # the positions right after the span
     return (Task(clean, corrupt, positions, full[:, 1:]), "logprob",
-            f"corpus text, {seq} tokens, first {seq // 2} content tokens resampled, logprob read at the last {read}")
+            f"corpus text, {seq} tokens, positions {half // 2 + 1}-{half} resampled, logprob read at "
+            f"{half + 1}-{half + read}")
 
 
 def tl_sweeps(model: Any, task: Task, metric: str, sweeps: list[str]) -> dict[str, torch.Tensor]:
@@ -164,9 +167,9 @@ def bench_patching(model: Any, task: Task, metric: str, reps: int) -> dict[str, 
     sweeps = ["resid_pre", "attn_out", "heads"] + ([] if getattr(model.cfg, "attn_only", False) else ["mlp_out"])
     ours = patching_sweep(model, task, metric, "denoising", sweeps, progress=False)
     tl = tl_sweeps(model, task, metric, sweeps)
-    err = max((normalise(tl[s], ours.clean_value, ours.corrupt_value) - ours.sweeps[s]).abs().max().item()
-              for s in sweeps)
-    assert err < 1e-4, f"ours and transformer_lens.patching disagree by {err:.3g}"
+    gap = ours.clean_value - ours.corrupt_value  # compare raw metric values (normalising divides by the gap)
+    err = max((tl[s] - (ours.sweeps[s] * gap + ours.corrupt_value)).abs().max().item() for s in sweeps)
+    assert err < 1e-4 * max(1.0, abs(ours.clean_value)), f"ours and transformer_lens.patching disagree by {err:.3g}"
     n_cells = sum(t.numel() for t in ours.sweeps.values())
 
     fwd: list[float] = []
@@ -185,7 +188,8 @@ def bench_patching(model: Any, task: Task, metric: str, reps: int) -> dict[str, 
                   "one": lambda: patching_sweep(model, task, metric, "denoising", sweeps, progress=False,
                                                 cells_per_pass=1)}, reps)
     t_fwd = statistics.median(fwd)
-    return {"sweeps": sweeps, "cells": n_cells, "max_abs_diff_vs_tl": err, "bare_forward_s": t_fwd,
+    return {"sweeps": sweeps, "cells": n_cells, "max_abs_diff_vs_tl": err, "clean_value": ours.clean_value,
+            "corrupt_value": ours.corrupt_value, "bare_forward_s": t_fwd,
             "floor_s": n_cells * t_fwd, "ours_s": t["ours"], "ours_one_cell_per_pass_s": t["one"], "tl_s": t["tl"],
             "speedup_vs_tl": t["tl"] / t["ours"], "ours_vs_floor": t["ours"] / (n_cells * t_fwd),
             "tl_vs_floor": t["tl"] / (n_cells * t_fwd)}
@@ -234,7 +238,7 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=32)
     ap.add_argument("--segment", type=int, default=None,
                     help="induction: repeated segment (default: the checkpoint's eval_segment); toylm: half the content (16)")
-    ap.add_argument("--read", type=int, default=8, help="toylm: metric positions at the end of each prompt")
+    ap.add_argument("--read", type=int, default=8, help="toylm: metric positions after the resampled span")
     ap.add_argument("--ig-steps", type=int, default=5)
     ap.add_argument("--tau", type=float, default=0.005, help="ACDC threshold on KL")
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions (median) after one warm-up")

@@ -53,7 +53,9 @@ SWEEPS = ("resid_pre", "attn_out", "mlp_out", "heads")
 DIRECTIONS = ("denoising", "noising")
 _HOOK = {"resid_pre": "blocks.{}.hook_resid_pre", "attn_out": "blocks.{}.hook_attn_out",
          "mlp_out": "blocks.{}.hook_mlp_out", "heads": "blocks.{}.attn.hook_z"}
-ROWS_PER_PASS = 64  # auto cells_per_pass: about this many rows (cells x inputs) per forward pass (CPU-bound attention gets slower per row beyond)
+# Automatic cells_per_pass: about this many rows (cells x inputs) per forward pass. On CPU a row costs
+# the same in any batch above ~16 rows and more in big ones (attention falls out of cache).
+ROWS_PER_PASS = 64
 
 
 @dataclass
@@ -224,13 +226,22 @@ def patching_sweep(
     cells = [(s, layer, j) for layer in range(n_layers) for s in sweeps
              for j in range(n_heads if s == "heads" else ro.n_pos) if bool(differs[_HOOK[s].format(layer)][j])]
     k = cells_per_pass or max(1, ROWS_PER_PASS // batch)
-    chunks = []  # cells of one layer share a pass: the batch runs once up to that layer, then fans out
-    for layer in range(n_layers):
+    bar = tqdm(total=len(cells), desc=f"patching ({direction})", disable=not progress)
+    for (s, layer, j), value in _run_cells(model, ro.tokens(target), cells, k, source, ro, metric, clean_logits, bar):
+        result.sweeps[s][layer, j] = normalise(value, clean_v, corrupt_v)
+    bar.close()
+    return result
+
+
+def _run_cells(model: Any, tokens: torch.Tensor, cells: list[tuple[str, int, int]], k: int,
+               source: dict[str, torch.Tensor], ro: ReadOut, metric: str, clean_logits: torch.Tensor,
+               bar: Any) -> list[tuple[tuple[str, int, int], float]]:
+    """(cell, raw metric of the run patched at that cell) for every cell, ``k`` cells of one layer per pass:
+    the batch runs once up to that layer, then fans out into one copy per cell."""
+    chunks, out, batch, shared_prefix = [], [], tokens.shape[0], True
+    for layer in sorted({c[1] for c in cells}):
         same = [c for c in cells if c[1] == layer]
         chunks += [same[i : i + k] for i in range(0, len(same), k)]
-    tokens = ro.tokens(target)
-    bar = tqdm(total=len(cells), desc=f"patching ({direction})", disable=not progress)
-    shared_prefix = True
     for chunk in chunks:
         logits = None
         if shared_prefix or len(chunk) == 1:
@@ -242,13 +253,11 @@ def patching_sweep(
                     raise
                 shared_prefix = False  # the model keeps per-batch state (e.g. a mask): repeat the tokens instead
         if logits is None:
-            logits = run_logits(model, tokens.repeat(len(chunk), 1), _cell_hooks(chunk, source, batch, None) + ro.hooks())
-        values = ro.values(metric, logits, clean_logits, len(chunk)).mean(1)  # [cells]
-        for (s, layer, j), value in zip(chunk, values.tolist()):
-            result.sweeps[s][layer, j] = normalise(value, clean_v, corrupt_v)
+            hooks = _cell_hooks(chunk, source, batch, None) + ro.hooks()
+            logits = run_logits(model, tokens.repeat(len(chunk), 1), hooks)
+        out += zip(chunk, ro.values(metric, logits, clean_logits, len(chunk)).mean(1).tolist())
         bar.update(len(chunk))
-    bar.close()
-    return result
+    return out
 
 
 def save_patching_run(model_spec: str, task: Task, result: PatchingResult, corruption: str, prompts: str,
