@@ -133,29 +133,39 @@ def edge_patching_one_per_pass(ev: CircuitEval) -> torch.Tensor:
     return scores
 
 
-def acdc_one_per_pass(ev: CircuitEval, threshold: float) -> torch.Tensor:
-    """The loop ``acdc`` replaced (KL objective): one EdgeRun per tested edge. Returns the keep-mask."""
+def acdc_one_per_pass(ev: CircuitEval, threshold: float, objective: str = "kl") -> tuple[torch.Tensor, torch.Tensor]:
+    """The loop ``acdc`` replaced: one EdgeRun (whole model, full logits) per tested edge. (keep, scores)."""
     g = ev.graph
-    keep = g.valid.clone()
+    keep, scores = g.valid.clone(), torch.zeros(g.valid.shape)
+    scale = abs(ev.clean_value - ev.corrupt_value)
 
-    def kl(keep: torch.Tensor) -> float:
+    def f(keep: torch.Tensor) -> float:
         with torch.no_grad():
             logits = EdgeRun(ev.model, g, ev.patch, g.valid & ~keep)(ev.task.clean)
-        return metric_per_input("kl", logits, ev.task, ev.clean_logits).mean().item()
+        value = metric_per_input(objective, logits, ev.task, ev.clean_logits).mean().item()
+        return value if objective == "kl" else abs(value - ev.clean_value) / scale
 
-    current = kl(keep)
+    current = f(keep)
     for j in reversed(range(len(g.dst))):
         node = g.dst[j].node
         dead = node.type != "output" and not bool(keep[g.src.index(node)].any())
         for i in reversed(range(g.n_upstream(j))):
             keep[i, j] = False
             if not dead:
-                trial = kl(keep)
+                trial = f(keep)
+                scores[i, j] = trial - current
                 if trial - current < threshold:
                     current = trial
                 else:
                     keep[i, j] = True
-    return keep
+    return keep, scores
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """A markdown table: first column left-aligned, the others right."""
+    print("\n| " + " | ".join(header) + " |\n|---|" + "---:|" * (len(header) - 1))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -215,7 +225,7 @@ def bench_attribution(model: Any, task: Task, metric: str, reps: int, ig_steps: 
     exact, exact_old, circuit = res["exact"], res["exact_old"], res["acdc"]
     err = (exact - exact_old).abs().max().item()
     assert err < 1e-4 * max(1.0, exact_old.abs().max().item()), f"edge_patching changed by {err:.3g}"
-    assert torch.equal(circuit.keep, res["acdc_old"]), "acdc kept different edges than the one-trial-per-pass loop"
+    assert torch.equal(circuit.keep, res["acdc_old"][0]), "acdc kept different edges than the one-trial-per-pass loop"
     all_ks = list(range(graph.n_edges + 1))
     v = graph.valid
     out: dict[str, Any] = {"edges": graph.n_edges, "edge_patching_s": t["exact"], "edge_patching_one_per_pass_s": t["exact_old"],
@@ -267,27 +277,25 @@ def main() -> None:
         print(json.dumps(a), flush=True)
         results[spec] = {"task": desc, "metric": metric, "tokens": list(task.clean.shape), "patching": p, "attribution": a}
 
-    print("\n| model | sweeps (cells) | TL patching | ours, 1 cell/pass | ours | ours vs TL | floor (cells x forward) | ours / floor |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for spec, r in results.items():
-        p = r["patching"]
-        print(f"| {spec} | {'+'.join(p['sweeps'])} ({p['cells']}) | {p['tl_s']:.2f} s | {p['ours_one_cell_per_pass_s']:.2f} s | "
-              f"{p['ours_s']:.2f} s | **{p['speedup_vs_tl']:.2f}x** | {p['floor_s']:.2f} s | {p['ours_vs_floor']:.2f} |")
-    print("\n| model | edges | exact, 1 edge/pass | exact (ours) | EAP | EAP-IG | EAP vs exact | EAP-IG vs exact | "
-          "Spearman EAP / EAP-IG | AUC exact / EAP / EAP-IG |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for spec, r in results.items():
-        a = r["attribution"]
-        print(f"| {spec} | {a['edges']} | {a['edge_patching_one_per_pass_s']:.2f} s | {a['edge_patching_s']:.2f} s | "
-              f"{a['eap_s']:.3f} s | {a['eap_ig_s']:.3f} s | {a['eap_speedup_vs_exact']:.1f}x | "
-              f"{a['eap_ig_speedup_vs_exact']:.1f}x | {a['eap_spearman_vs_exact']:.2f} / {a['eap_ig_spearman_vs_exact']:.2f} | "
-              f"{a['auc_exact']:.3f} / {a['auc_eap']:.3f} / {a['auc_eap_ig']:.3f} |")
-    print("\n| model | ACDC tau | edges kept | 1 trial/pass: time, passes | ours: time, passes | speedup |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for spec, r in results.items():
-        a = r["attribution"]
-        print(f"| {spec} | {a['acdc_tau']:g} | {a['acdc_edges_kept']} | {a['acdc_one_per_pass_s']:.2f} s, "
-              f"{a['acdc_one_per_pass_passes']} | {a['acdc_s']:.2f} s, {a['acdc_passes']} | {a['acdc_speedup']:.2f}x |")
+    print_table(["model", "sweeps (cells)", "TL patching", "ours, 1 cell/pass", "ours", "ours vs TL",
+                 "floor (cells x forward)", "ours / floor"],
+                [[spec, f"{'+'.join(p['sweeps'])} ({p['cells']})", f"{p['tl_s']:.2f} s",
+                  f"{p['ours_one_cell_per_pass_s']:.2f} s", f"{p['ours_s']:.2f} s", f"**{p['speedup_vs_tl']:.2f}x**",
+                  f"{p['floor_s']:.2f} s", f"{p['ours_vs_floor']:.2f}"]
+                 for spec, p in ((spec, r["patching"]) for spec, r in results.items())])
+    print_table(["model", "edges", "exact, 1 edge/pass", "exact (ours)", "EAP", "EAP-IG", "EAP vs exact",
+                 "EAP-IG vs exact", "Spearman EAP / EAP-IG", "AUC exact / EAP / EAP-IG"],
+                [[spec, str(a["edges"]), f"{a['edge_patching_one_per_pass_s']:.2f} s", f"{a['edge_patching_s']:.2f} s",
+                  f"{a['eap_s']:.3f} s", f"{a['eap_ig_s']:.3f} s", f"{a['eap_speedup_vs_exact']:.1f}x",
+                  f"{a['eap_ig_speedup_vs_exact']:.1f}x",
+                  f"{a['eap_spearman_vs_exact']:.2f} / {a['eap_ig_spearman_vs_exact']:.2f}",
+                  f"{a['auc_exact']:.3f} / {a['auc_eap']:.3f} / {a['auc_eap_ig']:.3f}"]
+                 for spec, a in ((spec, r["attribution"]) for spec, r in results.items())])
+    print_table(["model", "ACDC tau", "edges kept", "1 trial/pass: time, passes", "ours: time, passes", "speedup"],
+                [[spec, f"{a['acdc_tau']:g}", str(a["acdc_edges_kept"]),
+                  f"{a['acdc_one_per_pass_s']:.2f} s, {a['acdc_one_per_pass_passes']}",
+                  f"{a['acdc_s']:.2f} s, {a['acdc_passes']}", f"{a['acdc_speedup']:.2f}x"]
+                 for spec, a in ((spec, r["attribution"]) for spec, r in results.items())])
     metrics = {}
     for spec, r in results.items():
         key = spec.replace("toy:", "")

@@ -10,6 +10,9 @@ every shortcut apply.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -24,6 +27,15 @@ from circuit_threads import one_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TOL = dict(atol=1e-5, rtol=1e-5)
+BENCH = Path(__file__).resolve().parents[2] / "experiments" / "bench_patching.py"
+
+
+def bench_module():
+    """experiments/bench_patching.py, whose one-pass-per-trial ACDC loop is the reference here."""
+    spec = importlib.util.spec_from_file_location("bench_patching", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
@@ -175,37 +187,9 @@ def test_edge_patching_and_curve_equal_one_pass_each(ev):
     assert recovered_many(ev, keeps, per_pass=1) == pytest.approx(want, abs=1e-5)
 
 
-def reference_acdc(ev, threshold, objective):
-    """ACDC one trial per forward pass (the algorithm of the module docstring, literally)."""
-    g = ev.graph
-    scale = abs(ev.clean_value - ev.corrupt_value)
-
-    def f(keep):
-        if objective == "kl":
-            return reference_values(ev, keep[None], "kl")[0].mean().item()
-        return abs(reference_values(ev, keep[None], objective)[0].mean().item() - ev.clean_value) / scale
-
-    keep, scores = g.valid.clone(), torch.zeros(g.valid.shape)
-    current = f(keep)
-    for j in reversed(range(len(g.dst))):
-        node = g.dst[j].node
-        dead = node.type != "output" and not bool(keep[g.src.index(node)].any())
-        for i in reversed(range(g.n_upstream(j))):
-            keep[i, j] = False
-            if dead:
-                continue
-            trial = f(keep)
-            scores[i, j] = trial - current
-            if trial - current < threshold:
-                current = trial
-            else:
-                keep[i, j] = True
-    return keep, scores
-
-
 @pytest.mark.parametrize("threshold,objective", [(1e-3, "kl"), (0.05, "logit_diff")])
 def test_speculative_acdc_equals_one_trial_per_pass(ev, threshold, objective):
-    keep, scores = reference_acdc(ev, threshold, objective)
+    keep, scores = bench_module().acdc_one_per_pass(ev, threshold, objective)  # one EdgeRun per trial
     assert 0 < int(keep.sum()) < ev.graph.n_edges  # a threshold that both prunes and keeps
     for k in (1, 3, 0):
         c = acdc(ev, threshold, objective, progress=False, per_pass=k)
