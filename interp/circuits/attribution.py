@@ -127,16 +127,16 @@ def edge_patching(ev: Any, progress: bool = True, per_pass: int = 0) -> torch.Te
     ``per_pass`` edges into the same layer share a pass (0 = automatic), which runs the
     layers before theirs once (:meth:`CircuitEval.per_input_many`).
     """
-    from interp.circuits.faithfulness import TRIALS_PER_PASS
+    from interp.circuits.faithfulness import trials_per_pass
 
     g = ev.graph
     scores = torch.zeros(g.valid.shape)
-    k = per_pass or max(1, TRIALS_PER_PASS // len(ev.task))
     by_layer: dict[int, list[tuple[int, int]]] = {}
     for i, j in g.edges():
         by_layer.setdefault(g.dst[j].node.layer, []).append((i, j))
     bar = tqdm(total=g.n_edges, desc="edge patching", disable=not progress)
-    for edges in by_layer.values():
+    for layer, edges in by_layer.items():
+        k = per_pass or trials_per_pass(ev, layer)
         for lo in range(0, len(edges), k):
             chunk = edges[lo : lo + k]
             keeps = g.valid[None].repeat(len(chunk), 1, 1)  # [k, n_src, n_dst]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from interp.circuits.faithfulness import TRIALS_PER_PASS, CircuitEval, top_k_mask
+from interp.circuits.faithfulness import CircuitEval, top_k_mask, trials_per_pass
 from interp.circuits.graph import EdgeGraph
 
 
@@ -91,13 +91,13 @@ def acdc(ev: CircuitEval, threshold: float, objective: str = "kl", progress: boo
     keep = g.valid.clone()
     scores = torch.zeros(g.valid.shape)
     current = f(keep[None])[0]
-    most = per_pass or max(1, TRIALS_PER_PASS // len(ev.task))
     spec = 1  # trials per pass now
     bar = tqdm(total=g.n_edges, desc=f"ACDC tau={threshold:g}", disable=not progress)
     for j in reversed(range(len(g.dst))):
         node = g.dst[j].node
         src_idx = g.src.index(node) if node.type != "output" else None
         todo = list(reversed(range(g.n_upstream(j))))
+        most = per_pass or trials_per_pass(ev, node.layer)  # the trials share the layers before node's
         if src_idx is not None and not bool(keep[src_idx].any()):  # the node no longer reaches the output:
             keep[todo, j] = False  # its inputs cannot matter
             bar.update(len(todo))

@@ -203,9 +203,16 @@ def faithfulness_curve(ev: CircuitEval, ranking: torch.Tensor, ks: Sequence[int]
             "metric_recovered": recovered, "auc": auc(fractions, recovered)}
 
 
+def trials_per_pass(ev: CircuitEval, layer: int = 0) -> int:
+    """Automatic masks per pass: about ``TRIALS_PER_PASS`` rows through the whole model. Masks that
+    differ only from ``layer`` on (``n_layers`` = the logits) share the layers before it, so more fit."""
+    n = ev.graph.n_layers
+    return max(1, TRIALS_PER_PASS * (n + 1) // (len(ev.task) * (n + 1 - layer)))
+
+
 def recovered_many(ev: CircuitEval, keeps: torch.Tensor, per_pass: int = 0) -> list[float]:
     """:meth:`CircuitEval.recovered` of each mask in ``keeps`` [n, n_src, n_dst], a few masks per forward pass."""
-    k = per_pass or max(1, TRIALS_PER_PASS // len(ev.task))
+    k = per_pass or trials_per_pass(ev)
     values = torch.cat([ev.per_input_many(keeps[i : i + k]).mean(1) for i in range(0, len(keeps), k)])
     return [float(normalise(v, ev.clean_value, ev.corrupt_value)) for v in values.tolist()]
 
