@@ -133,8 +133,11 @@ def fan_out(act: torch.Tensor, k: int, batch: int) -> torch.Tensor:
 
 
 def _cell_hooks(chunk: list[tuple[str, int, int]], source: dict[str, torch.Tensor], batch: int,
-                fan_name: str | None) -> list[tuple[str, Callable]]:
-    """One hook per hook name: fan the batch out into ``len(chunk)`` copies, patch copy ``c`` at cell ``c``."""
+                fan_name: str | None, start: torch.Tensor | None = None) -> list[tuple[str, Callable]]:
+    """One hook per hook name: fan the batch out into ``len(chunk)`` copies, patch copy ``c`` at cell ``c``.
+
+    start: the target run's activation at ``fan_name`` [batch, ...]: it replaces whatever the
+    run computed there (the run before it may then be a single row)."""
     k = len(chunk)
     by_name: dict[str, list[tuple[int, str, int]]] = {} if fan_name is None else {fan_name: []}
     for c, (s, layer, j) in enumerate(chunk):
@@ -142,7 +145,10 @@ def _cell_hooks(chunk: list[tuple[str, int, int]], source: dict[str, torch.Tenso
 
     def make(name: str, items: list[tuple[int, str, int]]) -> Callable:
         def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
-            out = fan_out(act, k, batch) if name == fan_name else act
+            if name == fan_name:
+                out = start.repeat(k, *[1] * (start.dim() - 1)) if start is not None else fan_out(act, k, batch)
+            else:
+                out = act
             if not items:
                 return out
             out = out.clone() if out is act else out
@@ -163,8 +169,9 @@ def _cell_hooks(chunk: list[tuple[str, int, int]], source: dict[str, torch.Tenso
 def _endpoint_run(model: Any, tokens: torch.Tensor, hooks: list[str], ro: ReadOut,
                   source: dict[str, torch.Tensor] | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Trimmed logits of one run, and per hook either its activations (``source`` None) or which
-    cells differ from ``source``: [pos] for position sweeps, [head] for ``hook_z``."""
-    found: dict[str, torch.Tensor] = {}
+    cells differ from ``source``: [pos] for position sweeps, [head] for ``hook_z``; with ``source``,
+    also every ``blocks.L.hook_resid_pre`` (keys ``L``): where patched runs of layer ``L`` start."""
+    found: dict[Any, torch.Tensor] = {}
 
     def save(name: str) -> Callable:
         def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
@@ -177,7 +184,15 @@ def _endpoint_run(model: Any, tokens: torch.Tensor, hooks: list[str], ro: ReadOu
 
         return fn
 
-    logits = run_logits(model, ro.tokens(tokens), [(h, save(h)) for h in hooks] + ro.hooks())
+    def start(layer: int) -> Callable:
+        def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
+            found[layer] = act.detach()
+            return act
+
+        return fn
+
+    starts = [] if source is None else [(f"blocks.{n}.hook_resid_pre", start(n)) for n in range(model.cfg.n_layers)]
+    logits = run_logits(model, ro.tokens(tokens), [(h, save(h)) for h in hooks] + starts + ro.hooks())
     missing = [h for h in hooks if h not in found]
     if missing:
         raise ValueError(f"Hooks {missing} did not fire on this model; check the names against model.hook_dict.")
@@ -227,37 +242,71 @@ def patching_sweep(
              for j in range(n_heads if s == "heads" else ro.n_pos) if bool(differs[_HOOK[s].format(layer)][j])]
     k = cells_per_pass or max(1, ROWS_PER_PASS // batch)
     bar = tqdm(total=len(cells), desc=f"patching ({direction})", disable=not progress)
-    for (s, layer, j), value in _run_cells(model, ro.tokens(target), cells, k, source, ro, metric, clean_logits, bar):
+    run = _CellRunner(model, ro, source, differs, ro.tokens(target), target_logits)
+    for (s, layer, j), value in run(ro.tokens(target), cells, k, metric, clean_logits, bar):
         result.sweeps[s][layer, j] = normalise(value, clean_v, corrupt_v)
     bar.close()
     return result
 
 
-def _run_cells(model: Any, tokens: torch.Tensor, cells: list[tuple[str, int, int]], k: int,
-               source: dict[str, torch.Tensor], ro: ReadOut, metric: str, clean_logits: torch.Tensor,
-               bar: Any) -> list[tuple[tuple[str, int, int], float]]:
-    """(cell, raw metric of the run patched at that cell) for every cell, ``k`` cells of one layer per pass:
-    the batch runs once up to that layer, then fans out into one copy per cell."""
-    chunks, out, batch, shared_prefix = [], [], tokens.shape[0], True
-    for layer in sorted({c[1] for c in cells}):
-        same = [c for c in cells if c[1] == layer]
-        chunks += [same[i : i + k] for i in range(0, len(same), k)]
-    for chunk in chunks:
-        logits = None
-        if shared_prefix or len(chunk) == 1:
-            fan = f"blocks.{chunk[0][1]}.hook_resid_pre" if len(chunk) > 1 else None
-            try:
-                logits = run_logits(model, tokens, _cell_hooks(chunk, source, batch, fan) + ro.hooks())
-            except RuntimeError:
-                if fan is None:
-                    raise
-                shared_prefix = False  # the model keeps per-batch state (e.g. a mask): repeat the tokens instead
-        if logits is None:
-            hooks = _cell_hooks(chunk, source, batch, None) + ro.hooks()
-            logits = run_logits(model, tokens.repeat(len(chunk), 1), hooks)
-        out += zip(chunk, ro.values(metric, logits, clean_logits, len(chunk)).mean(1).tolist())
-        bar.update(len(chunk))
-    return out
+class _CellRunner:
+    """Runs chunks of cells, each chunk in one forward pass, the cheapest way the model allows:
+
+    * ``start``: the pass runs one row up to the cells' layer ``L``, where the target run's
+      ``blocks.L.hook_resid_pre`` (``starts[L]``) is swapped in, repeated once per cell: the
+      layers before ``L`` are not recomputed at all. Checked once against the target run;
+    * ``fan``: the batch runs once up to ``L``, then is repeated once per cell;
+    * ``repeat``: the tokens are repeated once per cell (models that keep per-batch state).
+    A pass that raises moves to the next mode.
+    """
+
+    def __init__(self, model: Any, ro: ReadOut, source: dict, found: dict, tokens: torch.Tensor,
+                 target_logits: torch.Tensor) -> None:
+        self.model, self.ro, self.source, self.batch = model, ro, source, tokens.shape[0]
+        self.starts = {key: v for key, v in found.items() if isinstance(key, int)}
+        self.mode = "start" if self._starts_ok(tokens, target_logits) else "fan"
+
+    def _starts_ok(self, tokens: torch.Tensor, target_logits: torch.Tensor) -> bool:
+        """Does a one-row prefix with the last layer's start swapped in give the target run's logits?"""
+        last = self.model.cfg.n_layers - 1
+        hook = (f"blocks.{last}.hook_resid_pre", lambda act, hook: self.starts[last].clone())
+        try:
+            logits = run_logits(self.model, tokens[:1], [hook] + self.ro.hooks())
+        except RuntimeError:
+            return False
+        return logits.shape == target_logits.shape and torch.allclose(logits, target_logits, atol=1e-4, rtol=1e-4)
+
+    def _pass(self, tokens: torch.Tensor, chunk: list[tuple[str, int, int]]) -> torch.Tensor:
+        layer, k = chunk[0][1], len(chunk)
+        name = f"blocks.{layer}.hook_resid_pre"
+        if self.mode == "start":
+            hooks = _cell_hooks(chunk, self.source, self.batch, name, self.starts[layer])
+            return run_logits(self.model, tokens[:1], hooks + self.ro.hooks())
+        if self.mode == "fan":
+            hooks = _cell_hooks(chunk, self.source, self.batch, name if k > 1 else None)
+            return run_logits(self.model, tokens, hooks + self.ro.hooks())
+        hooks = _cell_hooks(chunk, self.source, self.batch, None)
+        return run_logits(self.model, tokens.repeat(k, 1), hooks + self.ro.hooks())
+
+    def __call__(self, tokens: torch.Tensor, cells: list[tuple[str, int, int]], k: int, metric: str,
+                 clean_logits: torch.Tensor, bar: Any) -> list[tuple[tuple[str, int, int], float]]:
+        """(cell, raw metric of the run patched at that cell) for every cell, ``k`` cells of one layer per pass."""
+        chunks, out = [], []
+        for layer in sorted({c[1] for c in cells}):
+            same = [c for c in cells if c[1] == layer]
+            chunks += [same[i : i + k] for i in range(0, len(same), k)]
+        for chunk in chunks:
+            while True:
+                try:
+                    logits = self._pass(tokens, chunk)
+                    break
+                except RuntimeError:
+                    if self.mode == "repeat":
+                        raise
+                    self.mode = {"start": "fan", "fan": "repeat"}[self.mode]
+            out += zip(chunk, self.ro.values(metric, logits, clean_logits, len(chunk)).mean(1).tolist())
+            bar.update(len(chunk))
+        return out
 
 
 def save_patching_run(model_spec: str, task: Task, result: PatchingResult, corruption: str, prompts: str,

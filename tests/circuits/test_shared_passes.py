@@ -81,9 +81,9 @@ def reference_sweep(model, task, metric, direction, sweeps):
 
 
 def count_passes(model):
-    calls = []
-    handle = model.register_forward_pre_hook(lambda *_: calls.append(1))
-    return calls, handle
+    rows = []  # the batch size of every forward pass
+    handle = model.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+    return rows, handle
 
 
 @pytest.mark.parametrize("metric,direction", [("logit_diff", "denoising"), ("kl", "noising")])
@@ -96,15 +96,16 @@ def test_patching_sweep_equals_one_full_pass_per_cell(tiny_model, task, metric, 
             torch.testing.assert_close(res.sweeps[s], ref[s], **TOL)
 
 
-def test_no_op_cells_take_no_forward_pass(tiny_model, task):
-    calls, handle = count_passes(tiny_model)
+def test_no_op_cells_take_no_pass_and_patched_passes_start_at_their_layer(tiny_model, task):
+    rows, handle = count_passes(tiny_model)
     try:
         res = patching_sweep(tiny_model, task, "logit_diff", "denoising", ["resid_pre"], progress=False, cells_per_pass=1)
     finally:
         handle.remove()
     # Layer 0 differs only at the corrupted positions 2 and 4; layers 1-2 from position 2 on; runs stop
-    # after position 6 (the last read). So 2 + 2 * 5 cells of 27, plus the clean and corrupt runs.
-    assert len(calls) == 2 + 2 + 2 * 5
+    # after position 6 (the last read). So 2 + 2 * 5 cells of 27, after the clean and corrupt runs and one
+    # check that a one-row pass with the target run's residual swapped in reproduces the target run.
+    assert rows == [3, 3] + [1] * (1 + 2 + 2 * 5)
     torch.testing.assert_close(res.sweeps["resid_pre"][:, 7:], torch.zeros(3, 2))  # exactly unpatched
     assert res.sweeps["resid_pre"][0, 2] != 0 and res.sweeps["resid_pre"][0, 3] == 0
 
@@ -121,9 +122,19 @@ def test_readout_trims_positions_exactly(tiny_model, task):
                                    metric_per_input(metric, full, task, full), **TOL)
 
 
-def test_patching_falls_back_when_the_batch_cannot_fan_out(tiny_model, task, monkeypatch):
-    """A model that refuses a bigger batch mid-forward gets the tokens repeated instead: same values."""
-    want = patching_sweep(tiny_model, task, "logit_diff", "denoising", ["resid_pre", "heads"], progress=False)
+def test_every_way_of_sharing_a_pass_gives_the_same_values(tiny_model, task, monkeypatch):
+    """Swapped-in start, fanned-out batch, repeated tokens (for models that refuse the first two)."""
+    sweeps = ["resid_pre", "attn_out", "heads"]
+    want = reference_sweep(tiny_model, task, "logit_diff", "denoising", sweeps)
+
+    def check():
+        got = patching_sweep(tiny_model, task, "logit_diff", "denoising", sweeps, progress=False, cells_per_pass=4)
+        for s in sweeps:
+            torch.testing.assert_close(got.sweeps[s], want[s], **TOL)
+
+    check()  # start
+    monkeypatch.setattr(patching._CellRunner, "_starts_ok", lambda *a: False)
+    check()  # fan
 
     def refuse(act, k, batch):
         if k > 1 and act.shape[0] == batch:
@@ -131,10 +142,7 @@ def test_patching_falls_back_when_the_batch_cannot_fan_out(tiny_model, task, mon
         return act
 
     monkeypatch.setattr(patching, "fan_out", refuse)
-    got = patching_sweep(tiny_model, task, "logit_diff", "denoising", ["resid_pre", "heads"], progress=False,
-                         cells_per_pass=4)
-    for s in want.sweeps:
-        torch.testing.assert_close(got.sweeps[s], want.sweeps[s], **TOL)
+    check()  # repeat
 
 
 # Edge-level: CircuitEval.per_input_many against one EdgeRun per mask -----------------------------------
