@@ -33,31 +33,55 @@ from interp.hooks.capture import model_device
 TRIALS_PER_PASS = 64  # rows (masks x inputs) per forward pass when evaluating many masks
 
 
+Snapshot = tuple[list, dict, dict, torch.Tensor]  # (node outputs, residuals, hook_z, the activation) at a point
+
+
 class TrialRun(EdgeRun):
     """``k`` edge-cut sets (``cuts`` [k, n_src, n_dst] bool) in one forward pass, no gradients.
 
-    Slots of layers before ``split`` (the first layer where the sets differ) get the
-    cuts all sets share, on the plain batch; at ``split`` every activation is repeated
-    ``k`` times and copy ``c`` gets the cuts of set ``c``. ``split=None`` with ``k > 1``
-    means the caller already repeated the tokens ``k`` times.
+    The pass splits at layer ``split`` (``n_layers`` = the logits' input): slots before it
+    get the cuts all sets share, on the plain batch; there every activation is repeated
+    ``k`` times and copy ``c`` gets the cuts of set ``c``. ``mode``:
+
+    * ``"fan"``: split at the first layer where the sets differ;
+    * ``"start"``: split at the first layer where any set cuts an edge (or they differ),
+      where the state of the uncut run (``starts``, recorded by a ``record=True`` run) is
+      swapped in: the caller runs a single row, and the layers before are not recomputed;
+    * ``"repeat"``: the caller repeated the tokens ``k`` times (models that refuse the others).
     """
 
     def __init__(self, model: Any, graph: EdgeGraph, patch: torch.Tensor, cuts: torch.Tensor, ro: ReadOut,
-                 fan: bool = True) -> None:
+                 mode: str = "fan", starts: dict[int, Snapshot] | None = None, record: bool = False,
+                 split: int | None = None) -> None:
         super().__init__(model, graph, patch)
         self.cuts = (cuts & graph.valid).float()  # [k, n_src, n_dst]
-        self.k, self.batch, self.ro = cuts.shape[0], patch.shape[0], ro
+        self.k, self.batch, self.ro, self.starts, self.record = cuts.shape[0], patch.shape[0], ro, starts, record
         layers = torch.tensor([slot.node.layer for slot in graph.dst])  # [n_dst]
         differ = (self.cuts != self.cuts[:1]).flatten(0, 1).any(0)  # [n_dst]
-        self.split = None if self.k == 1 or not fan else int(layers[differ].min()) if differ.any() else graph.n_layers
-        self.fanned = self.k > 1 and not fan
+        first = lambda m: int(layers[m].min()) if m.any() else graph.n_layers  # noqa: E731
+        if mode == "start":
+            self.split = first(differ | self.cuts.flatten(0, 1).any(0)) if split is None else split
+        else:
+            self.starts = None
+            self.split = first(differ) if mode == "fan" and self.k > 1 else None
+        self.fanned = self.k > 1 and mode == "repeat"
         self.z: dict[int, torch.Tensor] = {}  # layer -> hook_z activations [rows, pos, head, d_head]
+        self.snapshots: dict[int, Snapshot] = {}
 
-    def _fan_out(self) -> None:
+    def _snapshot(self, point: int, act: torch.Tensor) -> None:
+        self.snapshots[point] = (list(self.cur), dict(self.resid), dict(self.z), act)
+
+    def _split_here(self, point: int, act: torch.Tensor) -> torch.Tensor:
+        """Swap in the uncut run's state (``start`` mode), then repeat everything ``k`` times."""
+        if self.starts is not None:
+            cur, resid, z, act = self.starts[point]
+            self.cur, self.resid, self.z = list(cur), dict(resid), dict(z)
         self.cur = [None if a is None else fan_out(a, self.k, self.batch) for a in self.cur]
         self.resid = {key: fan_out(v, self.k, self.batch) for key, v in self.resid.items()}
         self.z = {layer: fan_out(v, self.k, self.batch) for layer, v in self.z.items()}
         self.fanned = True
+        out = fan_out(act, self.k, self.batch)
+        return out.clone() if out is act else out  # the model must never write into a recorded state
 
     def _z(self, layer: int) -> Callable:
         def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:  # act: [batch, pos, head, d_head]
@@ -88,13 +112,20 @@ class TrialRun(EdgeRun):
 
     def _resid_pre(self, layer: int) -> Callable:
         inner = super()._resid_pre(layer)
-        if layer != self.split:
+        if layer != self.split and not self.record:
             return inner
 
         def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
-            inner(act, hook)
-            self._fan_out()
-            return self.resid[layer]
+            if self.starts is None:
+                act = inner(act, hook)
+            if self.record:
+                self._snapshot(layer, act)
+                return act
+            act = self._split_here(layer, act)
+            self.resid[layer] = act
+            if layer == 0:
+                self.cur[0] = act
+            return act
 
         return fn
 
@@ -103,10 +134,11 @@ class TrialRun(EdgeRun):
         if j != len(self.g.dst) - 1:
             return inner
 
-        def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:  # the logits' input: fan out here if nowhere before
-            if self.split == self.g.n_layers:
-                self._fan_out()
-                act = fan_out(act, self.k, self.batch)
+        def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:  # the logits' input
+            if self.record:
+                self._snapshot(self.g.n_layers, act)
+            elif self.split == self.g.n_layers:
+                act = self._split_here(self.g.n_layers, act)
             out = inner(act, hook)
             return out if self.ro.cols is None else out[:, self.ro.cols.to(out.device)]
 
@@ -126,7 +158,8 @@ class CircuitEval:
     patch: torch.Tensor
     clean_value: float
     corrupt_value: float
-    _fan: bool = field(default=True, init=False, repr=False)  # False once a model refused to fan out
+    _mode: str = field(default="", init=False, repr=False)  # how trials share a pass (TrialRun); "" = not chosen
+    _starts: dict = field(default_factory=dict, init=False, repr=False)  # the uncut run's state per layer
 
     @classmethod
     def prepare(cls, model: Any, graph: EdgeGraph, task: Task, metric: str = "logit_diff",
@@ -161,15 +194,35 @@ class CircuitEval:
         cuts = self.graph.valid[None] & ~keeps.bool()
         patch, tokens = self.patch[:, : ro.n_pos], ro.tokens(self.task.clean)
         with torch.no_grad():
-            try:
-                logits = TrialRun(self.model, self.graph, patch, cuts, ro, self._fan)(tokens)
-            except RuntimeError:
-                if not self._fan or len(keeps) == 1:
-                    raise
-                self._fan = False  # the model keeps per-batch state (e.g. a mask): repeat the tokens instead
-            if not self._fan:
-                logits = TrialRun(self.model, self.graph, patch, cuts, ro, False)(tokens.repeat(len(keeps), 1))
+            if not self._mode:
+                self._mode = self._choose_mode(ro, patch, tokens)
+            while True:
+                run = TrialRun(self.model, self.graph, patch, cuts, ro, self._mode, self._starts)
+                rows = {"start": tokens[:1], "fan": tokens, "repeat": tokens.repeat(len(keeps), 1)}[self._mode]
+                try:
+                    logits = run(rows)
+                    break
+                except RuntimeError:
+                    if self._mode == "repeat":
+                        raise
+                    self._mode = {"start": "fan", "fan": "repeat"}[self._mode]  # the model keeps per-batch state
         return ro.values(metric or self.metric, logits, ro.logits(self.clean_logits), len(keeps))
+
+    def _choose_mode(self, ro: ReadOut, patch: torch.Tensor, tokens: torch.Tensor) -> str:
+        """``start`` if a one-row pass with the uncut run's state swapped in at the last block reproduces
+        the uncut run (recording that state on the way), else ``fan``."""
+        none = torch.zeros(1, *self.graph.valid.shape, dtype=torch.bool)
+        rec = TrialRun(self.model, self.graph, patch, none, ro, record=True)
+        want = rec(tokens)
+        try:
+            got = TrialRun(self.model, self.graph, patch, none, ro, "start", rec.snapshots,
+                           split=self.graph.n_layers - 1)(tokens[:1])
+        except RuntimeError:
+            return "fan"
+        if got.shape != want.shape or not torch.allclose(got, want, atol=1e-4, rtol=1e-4):
+            return "fan"
+        self._starts = rec.snapshots
+        return "start"
 
     def recovered(self, keep: torch.Tensor) -> float:
         """Normalised metric of the circuit (1 = clean model, 0 = corrupted)."""

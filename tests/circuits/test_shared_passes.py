@@ -166,16 +166,31 @@ def random_keeps(g, n, seed):
     return torch.stack([(torch.rand(g.valid.shape, generator=gen) < p) & g.valid for p in torch.linspace(0, 1, n)])
 
 
-def test_per_input_many_equals_one_edge_run_per_mask(ev, monkeypatch):
+def test_per_input_many_equals_one_edge_run_per_mask_in_every_mode(ev):
     g = ev.graph
     keeps = random_keeps(g, 5, 1)  # masks that differ from layer 0 on
     late = g.valid[None].repeat(4, 1, 1)
     late[1, 3, -1] = late[2, 0, -1] = late[3, 5, -2] = False  # differ only at the logits / the last MLP
-    for ks in (keeps, late):
-        for metric in ("logit_diff", "kl"):
-            torch.testing.assert_close(ev.per_input_many(ks, metric), reference_values(ev, ks, metric), **TOL)
+    single = g.valid.clone()
+    single[1, g.attn_slots(1, "k")[2]] = False  # one cut into layer 1: a one-row pass from layer 1 on
+    want = {id(ks): {m: reference_values(ev, ks, m) for m in ("logit_diff", "kl")} for ks in (keeps, late)}
+    want_single = reference_values(ev, single[None])
+    ev.per_input(g.valid)
+    assert ev._mode == "start"  # the tiny model allows a pass to start at any layer
+    for mode in ("start", "fan", "repeat"):
+        ev._mode = mode
+        for ks in (keeps, late):
+            for metric in ("logit_diff", "kl"):
+                torch.testing.assert_close(ev.per_input_many(ks, metric), want[id(ks)][metric], **TOL)
+        torch.testing.assert_close(ev.per_input(single), want_single[0], **TOL)
+
+
+def test_per_input_many_falls_back_when_the_model_refuses(ev, monkeypatch):
+    keeps = random_keeps(ev.graph, 3, 2)
+    want = reference_values(ev, keeps)
     monkeypatch.setattr(faithfulness, "fan_out", lambda act, k, batch: (_ for _ in ()).throw(RuntimeError("no")))
-    torch.testing.assert_close(ev.per_input_many(keeps), reference_values(ev, keeps), **TOL)  # repeated tokens
+    torch.testing.assert_close(ev.per_input_many(keeps), want, **TOL)
+    assert ev._mode == "repeat"
 
 
 def test_edge_patching_and_curve_equal_one_pass_each(ev):
