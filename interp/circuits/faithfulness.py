@@ -10,12 +10,14 @@ edges kept) summarises a ranking in one number (Hanna et al. 2024).
 
 Speed. Evaluating circuits is the inner loop of ACDC, exact edge patching and the
 curves, so :meth:`CircuitEval.per_input_many` evaluates ``k`` keep-masks in one
-forward pass (:class:`TrialRun`): the batch runs once through the layers where the
-masks agree, then fans out into one copy per mask at the first layer where they
-differ (for single-edge trials, the layer of the edge's downstream node). Runs stop
-after the last metric position and compute logits only where the metric reads them
-(:class:`~interp.circuits.patching.ReadOut`). Each mask's value equals that of its own
-:class:`~interp.circuits.graph.EdgeRun` (tested to ~1e-6).
+forward pass (:class:`TrialRun`), repeating the batch once per mask at the first layer
+where the masks differ (for single-edge trials, the layer of the edge's downstream
+node). Layers before the first cut edge compute what the uncut run computed, so that
+state is recorded once and swapped into a one-row pass there: exact edge patching and
+ACDC (which prunes from the logits backwards) never recompute the layers before the
+edge they try. Runs stop after the last metric position and compute logits only where
+the metric reads them (:class:`~interp.circuits.patching.ReadOut`). Each mask's value
+equals that of its own :class:`~interp.circuits.graph.EdgeRun` (tested to 1e-5).
 """
 
 from __future__ import annotations

@@ -30,9 +30,12 @@ one cell at a time):
 * causal models: tokens after the last metric position cannot change the metric, so
   runs stop there, and the unembedding is computed only at the metric positions
   (:class:`ReadOut`; a 4096-token vocabulary makes it most of a small model's work);
-* several cells share one forward pass: the batch runs once up to the layer the
-  cells patch, then fans out into one copy per cell (``blocks.L.hook_resid_pre``
-  repeats the batch), each copy patched at its own cell.
+* a patched pass starts at its cells' layer ``L``: nothing before ``L`` differs from
+  the target run, so a single row runs up to ``blocks.L.hook_resid_pre`` and the target
+  run's residual there is swapped in (checked once per sweep against the target run;
+  models that refuse get the next option);
+* several cells share one forward pass: at ``blocks.L.hook_resid_pre`` the batch is
+  repeated once per cell, each copy patched at its own cell (``cells_per_pass``).
 
 Positions are aligned because the corruption keeps the token count (symmetric token
 replacement).
