@@ -19,6 +19,10 @@ after a warm-up):
    ACDC wall time and forward passes, ours and the one-trial-per-pass loop it replaced
    (same circuit checked).
 
+``random:N`` (``--models``) adds a randomly initialised N-layer model (d_model 64, 4 heads, MLPs,
+vocab 512) on random repeated tokens with the KL metric, for the patching sweeps only (its edge
+graph is too big for the one-edge-per-pass baselines): how the sweep scales with depth.
+
 Tasks: ``toy:induction``: ``induction_task`` (repeated random tokens, first copy
 resampled; logit_diff read on the repeat). ``toy:toylm``: shipped-corpus text (BOS + 32
 tokens), the second quarter of it resampled (symmetric token replacement), logprob of
@@ -85,6 +89,8 @@ class PassCounter:
 def make_task(model: Any, spec: str, n: int, segment: int | None, read: int, seed: int) -> tuple[Task, str, str]:
     """(task, metric, description) for ``spec`` (see the module docstring)."""
     vocab = model.cfg.d_vocab
+    if spec.startswith("random:"):
+        return induction_task(n, segment or 20, vocab, seed=seed), "kl", f"induction_task(n={n}, segment={segment or 20})"
     if spec == "toy:induction":
         seg = segment or int(model.toy_config.extra["eval_segment"])
         return (induction_task(n, seg, vocab, seed=seed), "logit_diff",
@@ -109,6 +115,16 @@ def make_task(model: Any, spec: str, n: int, segment: int | None, read: int, see
     return (Task(clean, corrupt, positions, full[:, 1:]), "logprob",
             f"corpus text, {seq} tokens, positions {half // 2 + 1}-{half} resampled, logprob read at "
             f"{half + 1}-{half + read}")
+
+
+def random_model(spec: str, device: str) -> Any:
+    """``random:N``: a randomly initialised N-layer decoder with MLPs (seeded)."""
+    from interp.models import ToyConfig, boot_toy
+
+    bc = dict(n_layers=int(spec.split(":")[1]), d_model=64, n_heads=4, d_head=16, d_mlp=256, n_ctx=128,
+              d_vocab=512, normalization_type="LN", act_fn="gelu")
+    model = boot_toy(ToyConfig(name=spec.replace(":", "-"), bridge_config=bc, seed=0), device=device)
+    return model.eval()
 
 
 def tl_sweeps(model: Any, task: Task, metric: str, sweeps: list[str]) -> dict[str, torch.Tensor]:
@@ -268,14 +284,16 @@ def main() -> None:
           f"{args.prompts} prompts, median of {args.reps}\n", flush=True)
     results: dict[str, Any] = {}
     for spec in args.models:
-        model = load_model(spec, device=args.device)
+        model = random_model(spec, args.device) if spec.startswith("random:") else load_model(spec, device=args.device)
         task, metric, desc = make_task(model, spec, args.prompts, args.segment, args.read, args.seed)
         print(f"{spec}: {desc}; metric {metric}", flush=True)
         p = bench_patching(model, task, metric, args.reps)
         print(json.dumps(p), flush=True)
-        a = bench_attribution(model, task, metric, args.reps, args.ig_steps, args.tau)
-        print(json.dumps(a), flush=True)
-        results[spec] = {"task": desc, "metric": metric, "tokens": list(task.clean.shape), "patching": p, "attribution": a}
+        results[spec] = {"task": desc, "metric": metric, "tokens": list(task.clean.shape), "patching": p}
+        if not spec.startswith("random:"):
+            results[spec]["attribution"] = a = bench_attribution(model, task, metric, args.reps, args.ig_steps, args.tau)
+            print(json.dumps(a), flush=True)
+    attributed = {spec: r for spec, r in results.items() if "attribution" in r}
 
     print_table(["model", "sweeps (cells)", "TL patching", "ours, 1 cell/pass", "ours", "ours vs TL",
                  "floor (cells x forward)", "ours / floor"],
@@ -290,20 +308,21 @@ def main() -> None:
                   f"{a['eap_ig_speedup_vs_exact']:.1f}x",
                   f"{a['eap_spearman_vs_exact']:.2f} / {a['eap_ig_spearman_vs_exact']:.2f}",
                   f"{a['auc_exact']:.3f} / {a['auc_eap']:.3f} / {a['auc_eap_ig']:.3f}"]
-                 for spec, a in ((spec, r["attribution"]) for spec, r in results.items())])
+                 for spec, a in ((spec, r["attribution"]) for spec, r in attributed.items())])
     print_table(["model", "ACDC tau", "edges kept", "1 trial/pass: time, passes", "ours: time, passes", "speedup"],
                 [[spec, f"{a['acdc_tau']:g}", str(a["acdc_edges_kept"]),
                   f"{a['acdc_one_per_pass_s']:.2f} s, {a['acdc_one_per_pass_passes']}",
                   f"{a['acdc_s']:.2f} s, {a['acdc_passes']}", f"{a['acdc_speedup']:.2f}x"]
-                 for spec, a in ((spec, r["attribution"]) for spec, r in results.items())])
+                 for spec, a in ((spec, r["attribution"]) for spec, r in attributed.items())])
     metrics = {}
     for spec, r in results.items():
-        key = spec.replace("toy:", "")
+        key = spec.replace("toy:", "").replace(":", "")
         metrics.update({f"{key}_patching_speedup_vs_tl": r["patching"]["speedup_vs_tl"],
-                        f"{key}_patching_vs_floor": r["patching"]["ours_vs_floor"],
-                        f"{key}_edge_patching_speedup": r["attribution"]["edge_patching_speedup"],
-                        f"{key}_acdc_speedup": r["attribution"]["acdc_speedup"],
-                        f"{key}_eap_ig_speedup_vs_exact": r["attribution"]["eap_ig_speedup_vs_exact"]})
+                        f"{key}_patching_vs_floor": r["patching"]["ours_vs_floor"]})
+        if "attribution" in r:
+            metrics.update({f"{key}_edge_patching_speedup": r["attribution"]["edge_patching_speedup"],
+                            f"{key}_acdc_speedup": r["attribution"]["acdc_speedup"],
+                            f"{key}_eap_ig_speedup_vs_exact": r["attribution"]["eap_ig_speedup_vs_exact"]})
     with start_run("bench", {**vars(args), "device_name": dev}, slug="bench-patching", root=args.runs) as run:
         (run.path / "results.json").write_text(json.dumps(results, indent=1) + "\n")
         run.add_artifact("results", "results.json")
