@@ -178,7 +178,9 @@ def acdc_one_per_pass(ev: CircuitEval, threshold: float, objective: str = "kl") 
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:
-    """A markdown table: first column left-aligned, the others right."""
+    """A markdown table: first column left-aligned, the others right (nothing without rows)."""
+    if not rows:
+        return
     print("\n| " + " | ".join(header) + " |\n|---|" + "---:|" * (len(header) - 1))
     for row in rows:
         print("| " + " | ".join(row) + " |")
