@@ -103,7 +103,7 @@ def acdc(ev: CircuitEval, threshold: float, objective: str = "kl", progress: boo
             bar.update(len(todo))
             continue
         while todo:
-            trials = keep[None].repeat(min(spec, len(todo)), 1, 1)  # trial m also cuts the m edges before it
+            trials = keep[None].repeat(min(spec, most, len(todo)), 1, 1)  # trial m also cuts the m edges before it
             for m, i in enumerate(todo[: len(trials)]):
                 trials[m:, i, j] = False
             tried = 0
