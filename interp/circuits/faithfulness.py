@@ -69,6 +69,10 @@ class TrialRun(EdgeRun):
         self.fanned = self.k > 1 and mode == "repeat"
         self.z: dict[int, torch.Tensor] = {}  # layer -> hook_z activations [rows, pos, head, d_head]
         self.snapshots: dict[int, Snapshot] = {}
+        self._deltas: dict[tuple, tuple] = {}  # (n_up, fanned) -> (delta of the group, slot -> column)
+        self._groups: dict[int, list[int]] = {}  # n_up -> the downstream inputs with that many upstream nodes
+        for j in range(len(graph.dst)):
+            self._groups.setdefault(graph.n_upstream(j), []).append(j)
 
     def _snapshot(self, point: int, act: torch.Tensor) -> None:
         self.snapshots[point] = (list(self.cur), dict(self.resid), dict(self.z), act)
@@ -102,15 +106,26 @@ class TrialRun(EdgeRun):
         return self.cur[n]
 
     def _delta(self, n_up: int, slots: list[int]) -> torch.Tensor | None:
-        """As :meth:`EdgeRun._delta`, per copy once fanned out, over the nodes cut somewhere only."""
-        a = (self.cuts if self.fanned else self.cuts[:1])[:, :n_up, slots]  # [copies, n_up, len(slots)]
-        used = a.any(2).any(0).nonzero().flatten().tolist()
-        if not used:
+        """As :meth:`EdgeRun._delta`, per copy once fanned out, over the nodes cut somewhere only.
+
+        The inputs that read the same upstream nodes (a layer's q, k and v) are computed together
+        on the first call and sliced on the others."""
+        cuts = self.cuts if self.fanned else self.cuts[:1]  # [copies, n_src, n_dst]
+        if not bool(cuts[:, :n_up, slots].any()):
             return None
-        cur = torch.stack([self._node(n) for n in used], dim=2)  # [rows, pos, used, d_model]
-        cur = cur.reshape(a.shape[0], -1, *cur.shape[1:])
-        diff = self.patch[None, :, :, used].to(cur) - cur  # [copies, batch, pos, used, d_model]
-        return torch.einsum("cbsnd,cnj->cbsjd", diff, a[:, used].to(cur)).flatten(0, 1)
+        key = (n_up, self.fanned)
+        if key not in self._deltas:
+            group = self._groups[n_up]
+            a = cuts[:, :n_up, group]  # [copies, n_up, len(group)]
+            used = a.any(2).any(0).nonzero().flatten().tolist()
+            cur = torch.stack([self._node(n) for n in used], dim=2)  # [rows, pos, used, d_model]
+            cur = cur.reshape(a.shape[0], -1, *cur.shape[1:])
+            diff = self.patch[None, :, :, used].to(cur) - cur  # [copies, batch, pos, used, d_model]
+            delta = torch.einsum("cbsnd,cnj->cbsjd", diff, a[:, used].to(cur)).flatten(0, 1)
+            self._deltas[key] = (delta, {j: i for i, j in enumerate(group)})  # [rows, pos, len(group), d_model]
+        delta, where = self._deltas[key]
+        idx = [where[j] for j in slots]
+        return delta[:, :, idx[0] : idx[-1] + 1] if idx == list(range(idx[0], idx[-1] + 1)) else delta[:, :, idx]
 
     def _resid_pre(self, layer: int) -> Callable:
         inner = super()._resid_pre(layer)
