@@ -119,16 +119,31 @@ def task_attribution(
     return total / n
 
 
-def edge_patching(ev: Any, progress: bool = True) -> torch.Tensor:
+def edge_patching(ev: Any, progress: bool = True, per_pass: int = 0) -> torch.Tensor:
     """Exact effect of cutting each edge alone: ``metric(edge cut) - metric(clean)``, [n_src, n_dst].
 
     ev: a prepared :class:`~interp.circuits.faithfulness.CircuitEval`. One forward pass
-    per edge: the ground truth that EAP approximates to first order.
+    per edge in effect, the ground truth that EAP approximates to first order; in fact
+    ``per_pass`` edges into the same layer share a pass (0 = automatic), which runs the
+    layers before theirs once (:meth:`CircuitEval.per_input_many`).
     """
+    from interp.circuits.faithfulness import trials_per_pass
+
     g = ev.graph
     scores = torch.zeros(g.valid.shape)
-    for i, j in tqdm(g.edges(), desc="edge patching", disable=not progress):
-        keep = g.valid.clone()
-        keep[i, j] = False
-        scores[i, j] = ev.per_input(keep).mean().item() - ev.clean_value
+    by_layer: dict[int, list[tuple[int, int]]] = {}
+    for i, j in g.edges():
+        by_layer.setdefault(g.dst[j].node.layer, []).append((i, j))
+    bar = tqdm(total=g.n_edges, desc="edge patching", disable=not progress)
+    for layer, edges in by_layer.items():
+        k = per_pass or trials_per_pass(ev, layer)
+        for lo in range(0, len(edges), k):
+            chunk = edges[lo : lo + k]
+            keeps = g.valid[None].repeat(len(chunk), 1, 1)  # [k, n_src, n_dst]
+            for c, (i, j) in enumerate(chunk):
+                keeps[c, i, j] = False
+            for (i, j), value in zip(chunk, ev.per_input_many(keeps).mean(1).tolist()):
+                scores[i, j] = value - ev.clean_value
+            bar.update(len(chunk))
+    bar.close()
     return scores
