@@ -48,7 +48,8 @@ def run_induction(args: argparse.Namespace) -> dict[str, Any]:
 def report(out: dict[str, Any]) -> str:
     """The numbers of :func:`run_induction_circuit` as text."""
     lines = [f"heads: previous-token {out['prev_token_head']}, induction {', '.join(out['induction_heads'])} "
-             f"(top {out['induction_head']})"]
+             f"(top {out['induction_head']}); silent (write < 10 % of their layer's largest head): "
+             f"{', '.join(out.get('silent_heads', [])) or 'none'}"]
     for name, v in out["losses"].items():
         lines.append(f"loss {name:30s} first half {v['first_half']:.3f}  repeat {v['repeat']:.3f}")
     lines.append(f"logit diff clean {out['clean_value']:.3f}, corrupt {out['corrupt_value']:.3f}; "

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from interp.circuits.ablation import Ablation, head_ablation_hooks
+from interp.circuits.ablation import Ablation, cache_hooks, head_ablation_hooks
 from interp.circuits.adversarial import adversarial_eval
 from interp.circuits.attribution import edge_patching, task_attribution
 from interp.circuits.circuit_run import save_circuit_run
@@ -58,14 +58,38 @@ class InductionCircuitConfig:
     compare_rankings: bool = True  # also rank by exact edge patching and EAP-IG's inputs path (AUCs only)
 
 
-def find_heads(model: Any, tokens: torch.Tensor, segment_len: int) -> dict[str, Any]:
-    """Previous-token head (layer 0 argmax) and induction heads (layer 1, score >= 0.5) from head scores."""
+def head_output_norms(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean norm of each head's write to the residual stream, ``|z_h W_O[h]|``, ``[layer, head]``."""
+    names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    z = cache_hooks(model, tokens, names)  # name -> [batch, pos, head, d_head]
+    W_O = model.W_O  # [layer, head, d_head, d_model]
+    return torch.stack([torch.einsum("bphd,hdm->bphm", z[n].float(), W_O[i].float().to(z[n].device)).norm(dim=-1)
+                        .mean((0, 1)).cpu() for i, n in enumerate(names)])
+
+
+def find_heads(model: Any, tokens: torch.Tensor, segment_len: int, active: float = 0.1) -> dict[str, Any]:
+    """Previous-token head (layer 0) and induction heads (last layer, score >= 0.5) from head scores.
+
+    Attention patterns alone can mislead: a head may attend like an induction head yet
+    write almost nothing (the shipped toy:induction was trained with a head-sparsity
+    penalty, so most of its heads are silent). Heads whose mean output norm is below
+    ``active`` x the largest in their layer are listed as ``silent_heads`` and are not
+    counted as the previous-token / induction heads.
+    """
     prev = previous_token_score(model, tokens)  # [layer, head]
     ind = induction_score(model, tokens, segment_len)
+    norms = head_output_norms(model, tokens)  # [layer, head]
+    live = norms >= active * norms.max(dim=1, keepdim=True).values
     last = model.cfg.n_layers - 1
-    induction_heads = [(last, h) for h in range(model.cfg.n_heads) if ind[last, h] >= 0.5]
-    return {"prev_token_head": (0, int(prev[0].argmax())), "induction_head": (last, int(ind[last].argmax())),
-            "induction_heads": induction_heads, "prev_scores": prev, "induction_scores": ind}
+    induction_heads = [(last, h) for h in range(model.cfg.n_heads) if ind[last, h] >= 0.5 and live[last, h]]
+    silent = [(layer, h) for layer in range(model.cfg.n_layers) for h in range(model.cfg.n_heads) if not live[layer, h]]
+
+    def best_live(scores: torch.Tensor, layer: int) -> int:
+        return int(torch.where(live[layer], scores[layer], scores.new_tensor(-1.0)).argmax())
+
+    return {"prev_token_head": (0, best_live(prev, 0)), "induction_head": (last, best_live(ind, last)),
+            "induction_heads": induction_heads, "silent_heads": silent, "prev_scores": prev,
+            "induction_scores": ind, "output_norms": norms}
 
 
 def ablation_losses(model: Any, heads: list[tuple[int, int]], kind: str, segment_len: int, seed: int,
@@ -121,7 +145,8 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
     prev, ih, ihs = heads["prev_token_head"], heads["induction_head"], heads["induction_heads"]
     out: dict[str, Any] = {"config": asdict(cfg), "runs": [],
                            "prev_token_head": f"L{prev[0]}H{prev[1]}", "induction_head": f"L{ih[0]}H{ih[1]}",
-                           "induction_heads": [f"L{l}H{h}" for l, h in ihs]}
+                           "induction_heads": [f"L{l}H{h}" for l, h in ihs],
+                           "silent_heads": [f"L{l}H{h}" for l, h in heads["silent_heads"]]}
     # Ablations: the in-context loss drop with and without the induction heads.
     first, repeat = ablation_losses(model, [], "zero", seg, cfg.seed)
     out["losses"] = {"clean": {"first_half": first, "repeat": repeat}}
@@ -201,7 +226,7 @@ def demo_step(ctx: Any) -> list[Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and 2-core machines are shared
     try:
-        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=5, methods=("eap-ig", "acdc"),
+        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=10, methods=("eap-ig", "acdc"),
                                      patching=("denoising",), compare_rankings=False)
         out = run_induction_circuit(cfg, ctx.runs_root, load_model(cfg.model, device=ctx.device), progress=False)
     finally:

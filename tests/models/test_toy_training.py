@@ -74,11 +74,11 @@ def test_head_ov_norms_price_each_head_separately():
 
     recipe = InductionRecipe(n_heads=4, d_head=8)
     model = build_native(induction_config(recipe, seed=0))
-    before = head_ov_norms(model, 4)  # [layer, head]
+    before = head_ov_norms(model, 4).detach()  # [layer, head]
     assert before.shape == (2, 4) and bool((before > 0).all())
     with torch.no_grad():
         model.layers[1].attn.o.weight[:, 8:16] = 0  # head 1 of layer 1
-    after = head_ov_norms(model, 4)
+    after = head_ov_norms(model, 4).detach()
     assert float(after[1, 1]) == 0.0
     mask = torch.ones(2, 4, dtype=torch.bool)
     mask[1, 1] = False

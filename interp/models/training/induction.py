@@ -119,7 +119,7 @@ def evaluate_induction(
             h.remove()
     first_loss, second_loss = half_losses(logits.detach(), tokens, first, second)
     return {
-        "prev_token_score": float(previous_token_score_from_pattern(patterns[0]).max()),
+        "prev_token_score": float(previous_token_score_from_pattern(patterns[0]).max().detach()),
         "induction_score": float(induction_score_from_pattern(patterns[1], recipe.eval_segment).max()),
         "first_half_loss": first_loss,
         "repeat_loss": second_loss,
