@@ -7,6 +7,10 @@ CPU). The model is wrapped in ``DistributedDataParallel`` (gradients averaged ac
 ranks); everything else that must agree across ranks (per-latent firing counts for
 dead-latent tracking, logged metrics, the non-finite check, data positions for
 checkpoints) goes through the helpers here. Outside ``torchrun`` they are no-ops.
+
+End such a script with ``dist.barrier(); dist.destroy_process_group()``: on gloo, a
+rank that tears down while its peer is still finishing can abort with "terminate
+called without an active exception" (seen rarely on a loaded 2-core machine).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ if rank == 0:
 # an ActivationStore: each rank reads its own shards; DDP keeps the replicas identical
 s = train_sae(make_cfg(), sys.argv[3], hook="blocks.0.hook_resid_post")
 save_file({k: v.contiguous() for k, v in s.sae.state_dict().items()}, sys.argv[4] + f".{rank}")
+dist.barrier()  # both ranks done before teardown: gloo aborts ("terminate called ...") if a peer is already gone
 dist.destroy_process_group()
 """
 
