@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="checkpoint folder (default: data/toy/NAME, replacing the shipped one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="override the recipe's number of steps")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any recipe field, e.g. --set prune_steps=0 --set lr=3e-4 (repeatable)")
     add_runs_arg(p)
     p.set_defaults(func=cmd_train_toy)
 
@@ -141,16 +143,41 @@ def cmd_train_toy(args: argparse.Namespace) -> int:
     from interp.runs import start_run
 
     overrides: dict[str, Any] = {"steps": args.steps} if args.steps else {}
+    overrides.update(_parse_sets(args.set))
     config = {"name": args.name, "seed": args.seed, "out": args.out, **overrides}
     with start_run("train-toy", config, model=f"toy:{args.name}", slug=args.name, root=args.runs) as run:
-        out = train_toy(args.name, args.out, seed=args.seed, **overrides)
+        try:
+            out = train_toy(args.name, args.out, seed=args.seed, **overrides)
+        except TypeError as err:
+            if "Unknown" not in str(err):
+                raise
+            raise SystemExit(f"interp train-toy: {err}") from None  # an unknown --set field: say which exist
         training = out / "training.json"
         if training.is_file():
-            run.metrics.update(json.loads(training.read_text()).get("final", {}))
+            final = json.loads(training.read_text()).get("final", {})
+            run.metrics.update({k: v for k, v in final.items() if isinstance(v, (int, float))})  # scalars only
         run.config["checkpoint"] = str(Path(out).resolve())
         run.add_artifact("checkpoint", os.path.relpath(Path(out).resolve(), run.path.resolve()))
     print(f"saved {out}\nrun: {run.path}")
     return 0
+
+
+def _parse_sets(items: list[str]) -> dict[str, Any]:
+    """``["lr=3e-4", "prune_steps=0"]`` -> ``{"lr": 0.0003, "prune_steps": 0}`` (ints, floats, else strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set takes FIELD=VALUE, got {item!r}.")
+        for cast in (int, float):
+            try:
+                out[key] = cast(text)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = text
+    return out
 
 
 def _parse_positions(text: str | None) -> Any:

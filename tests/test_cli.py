@@ -67,9 +67,11 @@ def test_unknown_model_lists_specs(capsys):
 
 def test_train_toy_writes_a_run_and_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "ind"
-    assert main(["train-toy", "induction", "--steps", "5", "--out", str(out), "--runs", str(tmp_path / "runs")]) == 0
+    assert main(["train-toy", "induction", "--steps", "5", "--set", "prune_steps=2", "--set", "lr=2e-3",
+                 "--out", str(out), "--runs", str(tmp_path / "runs")]) == 0
     (run,) = list_runs(tmp_path / "runs", kind="train-toy")
     assert run.status == "complete" and run.config["steps"] == 5 and run.config["checkpoint"] == str(out.resolve())
+    assert run.config["prune_steps"] == 2 and run.config["lr"] == 2e-3 and run.metrics["steps_run"] == 7
     assert {"prev_token_score", "induction_score", "loss_ratio"} <= set(run.metrics)  # the recipe's final metrics
     assert run.artifact("checkpoint").resolve() == out.resolve()
     from interp.models import load_model
