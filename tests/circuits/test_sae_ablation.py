@@ -65,7 +65,8 @@ def test_ablating_an_active_latent_moves_the_logits_along_its_logit_effect(train
         _logits(model, tokens, sae_latent_ablation_hooks(model, run.path, HOOK, [silent], Ablation("zero"))),
         clean, atol=1e-4, rtol=1e-4)
     # A latent that fires often but not everywhere; its decoder row through W_U is its direct logit effect.
-    latent = int(torch.where((fired > 20) & (fired < 0.5 * fired.new_tensor(tokens.numel())), z.sum((0, 1)), 0).argmax())
+    sometimes = (fired > 20) & (fired < 0.5 * tokens.numel())
+    latent = int(torch.where(sometimes, z.sum((0, 1)), 0).argmax())
     at = z[..., latent] > 0  # [batch, pos]
     ablated = _logits(model, tokens, sae_latent_ablation_hooks(model, run.path, HOOK, [latent], Ablation("zero")))
     delta = (ablated - clean)[at]  # [n_fired, vocab]

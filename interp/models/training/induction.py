@@ -174,7 +174,8 @@ def train_induction(out_dir: str | Path, seed: int = 0, **overrides: Any) -> Pat
         # from step 0 it kills every head before the circuit can form: the loss plateau is long).
         first = _steps_run(curve)
         prune = LoopConfig(steps=recipe.prune_steps, lr=recipe.lr, weight_decay=recipe.weight_decay,
-                           warmup_steps=recipe.warmup_steps, eval_every=recipe.eval_every, desc="induction: prune heads")
+                           warmup_steps=recipe.warmup_steps, eval_every=recipe.eval_every,
+                           desc="induction: prune heads")
         pruned = train_loop(model, pruned_loss_fn, prune, eval_fn=eval_fn)
         curve.rows += [{**r, "step": r["step"] + first} for r in pruned.rows]
         curve.seconds += pruned.seconds
