@@ -8,9 +8,10 @@ ranks); everything else that must agree across ranks (per-latent firing counts f
 dead-latent tracking, logged metrics, the non-finite check, data positions for
 checkpoints) goes through the helpers here. Outside ``torchrun`` they are no-ops.
 
-End such a script with ``dist.barrier(); dist.destroy_process_group()``: on gloo, a
-rank that tears down while its peer is still finishing can abort with "terminate
-called without an active exception" (seen rarely on a loaded 2-core machine).
+End such a script with ``dist.barrier(); dist.destroy_process_group()``. On gloo a rank
+can still abort at interpreter finalization ("terminate called without an active
+exception", seen rarely on a loaded 2-core machine, after all work was saved); a script
+that must exit 0 can end with ``os._exit(0)`` after flushing its output.
 """
 
 from __future__ import annotations

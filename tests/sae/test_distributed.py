@@ -32,8 +32,13 @@ if rank == 0:
 # an ActivationStore: each rank reads its own shards; DDP keeps the replicas identical
 s = train_sae(make_cfg(), sys.argv[3], hook="blocks.0.hook_resid_post")
 save_file({k: v.contiguous() for k, v in s.sae.state_dict().items()}, sys.argv[4] + f".{rank}")
-dist.barrier()  # both ranks done before teardown: gloo aborts ("terminate called ...") if a peer is already gone
+dist.barrier()  # both ranks done before teardown
 dist.destroy_process_group()
+# gloo's worker threads can still abort at interpreter finalization ("terminate called without an
+# active exception", rare, under load) after everything above has succeeded: skip finalization.
+import os
+sys.stdout.flush()
+os._exit(0)
 """
 
 
