@@ -77,7 +77,7 @@ class InductionRecipe:
     stop_induction: float = 0.92  # ... some layer-1 head this induction-like ...
     stop_loss_ratio: float = 8.0  # ... and the repeat's loss this many times below the first copy's
     head_sparsity: float = 0.01  # group lasso sum_h |OV_h| over the whole training (see head_ov_norms)
-    prune_steps: int = 3000  # extra steps once the circuit has formed, with the penalty below
+    prune_steps: int = 3000  # extra steps once the circuit has formed, adding the penalty below to the lasso above
     prune_sparsity: float = 0.1  # weight of sum_h |OV_h|^prune_power in those steps
     prune_power: float = 0.5  # < 1: concave, so one head takes over from redundant parallel copies
 
