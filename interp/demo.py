@@ -30,16 +30,11 @@ MINILM_HOOKS = ["blocks.3.hook_resid_post", "blocks.3.attn.hook_pattern"]
 
 
 def _capture_run(spec: str, hooks: list[str], max_seqs: int, runs_root: Any, device: str | None) -> Run:
-    from interp.cli import capture_from_config
+    from interp.hooks.pipeline import CaptureConfig, capture_run
 
-    cfg = {"model": spec, "hooks": hooks, "corpus": None, "seq_len": 128, "max_seqs": max_seqs,
-           "batch_size": 32, "positions": None, "include_bos": True, "dtype": "float32",
-           "tokens_per_shard": 16384, "out": None}
-    with start_run("capture", cfg, model=spec, slug=f"demo-{spec}", root=runs_root) as run:
-        t0 = time.perf_counter()
-        store = capture_from_config(run, cfg, device=device)
-        run.metrics["seconds"] = round(time.perf_counter() - t0, 2)
-    print(f"  {spec}: {len(store)} tokens x {len(hooks)} hooks in {run.metrics['seconds']} s -> {run.path}")
+    cfg = CaptureConfig(model=spec, hooks=hooks, max_seqs=max_seqs, tokens_per_shard=16384)
+    run = capture_run(cfg, root=runs_root, slug=f"demo-{spec}", device=device)
+    print(f"  {spec}: {run.metrics['tokens']} tokens x {len(hooks)} hooks in {run.metrics['seconds']} s -> {run.path}")
     return run
 
 
@@ -50,7 +45,7 @@ def _heads_run(runs_root: Any, device: str | None) -> Run:
 
     from interp.circuits import induction_score, previous_token_score
     from interp.datasets.synthetic import half_losses, induction_eval_batch
-    from interp.hooks.capture import model_device
+    from interp.models import model_device
     from interp.models import load_model
 
     model = load_model("toy:induction", device=device)

@@ -27,9 +27,9 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from interp.io import read_json, write_json_atomic
+from interp.io import read_json, write_atomic, write_json_atomic
 
 RUN_FILE = "run.json"
 
@@ -84,6 +84,24 @@ class Run:
             return load_file(path)
         except (SafetensorError, OSError, ValueError) as exc:
             raise RunError(f"{path} is not a readable safetensors file ({exc}); re-run the analysis.") from exc
+
+    def write_json(self, name: str, obj: Any, file: str | None = None) -> Path:
+        """Write ``obj`` as the JSON artifact ``name`` (``<name>.json`` unless ``file`` says), atomically."""
+        path = self.add_artifact(name, file or f"{name}.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, obj, default=_json_default)
+        return path
+
+    def write_tensors(self, name: str, tensors: dict[str, Any], file: str | None = None,
+                      metadata: dict[str, str] | None = None) -> Path:
+        """Write ``{tensor name: tensor}`` as the safetensors artifact ``name`` (``<name>.safetensors``), atomically."""
+        from safetensors.torch import save_file
+
+        path = self.add_artifact(name, file or f"{name}.safetensors")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        write_atomic(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
+        return path
 
     def add_artifact(self, name: str, relpath: str | Path) -> Path:
         rel = Path(relpath)
@@ -197,12 +215,6 @@ def scan_runs(
                 runs.append(run)
     runs.sort(key=lambda r: (r.created, r.path.name), reverse=True)
     return runs, problems
-
-
-def iter_kinds(root: str | Path | None = None) -> Iterator[str]:
-    base = runs_root(root)
-    if base.is_dir():
-        yield from sorted(p.name for p in base.iterdir() if p.is_dir())
 
 
 def _slugify(text: str) -> str:

@@ -39,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from interp.hooks.capture import model_device
+from interp.models import model_device
 
 KINDS = ("zero", "mean", "resample")
 Hook = tuple[str, Callable[..., torch.Tensor]]

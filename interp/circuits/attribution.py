@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations, patch_values
 from interp.circuits.metrics import Task, metric_fn
-from interp.hooks.capture import model_device
+from interp.models import model_device
 
 METHODS = ("eap", "eap-ig")
 IG_PATHS = ("edges", "inputs")

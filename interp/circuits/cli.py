@@ -12,7 +12,6 @@ import argparse
 import time
 from typing import Any
 
-from interp.cli import add_runs_arg
 
 
 def add_induction_args(p: argparse.ArgumentParser) -> None:
@@ -26,7 +25,7 @@ def add_induction_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: tiny matrices, threads only contend)")
-    add_runs_arg(p)
+    p.add_argument('--runs', default=None, help='runs folder (default: $INTERP_RUNS or ./runs)')
 
 
 def run_induction(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,7 +69,9 @@ def report(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    global _PARENTS
+    _PARENTS = parents
     p = sub.add_parser("circuits", help="circuit discovery known answers (patching, EAP, EAP-IG, ACDC)")
     csub = p.add_subparsers(dest="circuits_command", metavar="WHAT", required=True)
     q = csub.add_parser("induction", help="find toy:induction's circuit with every method and write the runs")

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from interp.hooks.capture import model_device
+from interp.models import model_device
 
 
 def fourier_basis(p: int) -> tuple[torch.Tensor, list[str]]:

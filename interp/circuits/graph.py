@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 import torch
 
-from interp.hooks.capture import model_device
+from interp.models import model_device
 
 QKV = ("q", "k", "v")
 

@@ -22,7 +22,8 @@ but divides by *all* rows, so on a repeated sequence its induction score is abou
 half of ours; ours reads 1.0 for a perfect induction head.
 
 The pure functions :func:`previous_token_score_from_pattern` and
-:func:`induction_score_from_pattern` take a pattern tensor, so they can be checked on
+:func:`induction_score_from_pattern` (in :mod:`interp.datasets.synthetic`, with the
+task data, so toy training can use them too) take a pattern tensor, so they can be checked on
 hand-built patterns and reused on a cache you already have.
 """
 
@@ -32,38 +33,11 @@ from typing import Any
 
 import torch
 
-from interp.hooks.capture import model_device
-
-
-def previous_token_score_from_pattern(pattern: torch.Tensor) -> torch.Tensor:
-    """Mean attention from each query ``i >= 1`` to key ``i - 1``, per head.
-
-    pattern: [batch, head, query_pos, key_pos] (rows sum to 1). Query 0 has no
-    previous token and is left out. Returns: [head], 1.0 for a pure previous-token head.
-    """
-    _check_pattern(pattern)
-    if pattern.shape[-1] < 2:
-        raise ValueError("A previous-token score needs at least 2 positions.")
-    sub_diagonal = pattern.diagonal(offset=-1, dim1=-2, dim2=-1)  # [batch, head, pos-1]: (i, i-1)
-    return sub_diagonal.float().mean(dim=(0, -1))
-
-
-def induction_score_from_pattern(pattern: torch.Tensor, segment_len: int) -> torch.Tensor:
-    """Mean attention from each query in the repeat to the token after its first occurrence, per head.
-
-    pattern: [batch, head, query_pos, key_pos] for sequences ending in
-    ``r_1..r_n r_1..r_n`` (n = ``segment_len``; any prefix such as a BOS is allowed).
-    The repeat is the last ``n`` positions; query ``q`` there holds ``r_j`` whose first
-    occurrence is at ``q - n``, so the induction target is key ``q - n + 1``.
-    Returns: [head], 1.0 for a perfect induction head.
-    """
-    _check_pattern(pattern)
-    pos = pattern.shape[-1]
-    if segment_len < 1 or 2 * segment_len > pos:
-        raise ValueError(f"segment_len={segment_len} does not fit twice in {pos} positions.")
-    # Offset -(n - 1) holds the pairs (k + n - 1, k); its last n entries are the repeat's queries.
-    shifted = pattern.diagonal(offset=-(segment_len - 1), dim1=-2, dim2=-1)  # [batch, head, pos-n+1]
-    return shifted[..., -segment_len:].float().mean(dim=(0, -1))
+from interp.datasets.synthetic import (  # noqa: F401  (the pure scores live with the task data)
+    induction_score_from_pattern,
+    previous_token_score_from_pattern,
+)
+from interp.hooks.forward import forward
 
 
 def attention_patterns(model: Any, tokens: torch.Tensor) -> torch.Tensor:
@@ -72,10 +46,9 @@ def attention_patterns(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     tokens: [batch, pos]. Caches only ``hook_pattern`` (names filter) so nothing else
     is kept in memory. Returns: [n_layers, batch, head, query_pos, key_pos].
     """
-    tokens = tokens.to(model_device(model))
-    with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("attn.hook_pattern"))
-    return torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"] for layer in range(model.cfg.n_layers)])
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    cache = forward(model, tokens, names_filter=names, stop_after=True).cache  # no unembedding
+    return torch.stack([cache[n] for n in names])
 
 
 def previous_token_score(model: Any, tokens: torch.Tensor) -> torch.Tensor:
@@ -98,13 +71,3 @@ def induction_score(model: Any, tokens: torch.Tensor, segment_len: int) -> torch
     """
     patterns = attention_patterns(model, tokens)  # [layer, batch, head, q, k]
     return torch.stack([induction_score_from_pattern(p, segment_len) for p in patterns]).cpu()
-
-
-def _check_pattern(pattern: torch.Tensor) -> None:
-    """Fail early with the expected layout instead of averaging the wrong axes."""
-    if pattern.dim() != 4 or pattern.shape[-1] != pattern.shape[-2]:
-        raise ValueError(
-            f"Expected an attention pattern [batch, head, query_pos, key_pos] with query_pos == key_pos, "
-            f"got shape {tuple(pattern.shape)}."
-        )
-

@@ -38,7 +38,7 @@ from interp.circuits.head_scores import induction_score, previous_token_score
 from interp.circuits.metrics import induction_task
 from interp.circuits.patching import patching_sweep, save_patching_run
 from interp.datasets.synthetic import half_losses, induction_eval_batch
-from interp.hooks.capture import model_device
+from interp.models import model_device
 
 
 @dataclass

@@ -50,7 +50,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.circuits.metrics import METRICS, Task, metric_per_input, normalise
-from interp.hooks.capture import model_device
+from interp.models import model_device
 
 SWEEPS = ("resid_pre", "attn_out", "mlp_out", "heads")
 DIRECTIONS = ("denoising", "noising")

@@ -91,6 +91,47 @@ def half_losses(logits: torch.Tensor, tokens: torch.Tensor, first: slice, second
     return float(first_loss), float(second_loss)
 
 
+# ---- induction scores read off attention patterns (the task's known answer; circuits.head_scores runs them)
+def previous_token_score_from_pattern(pattern: torch.Tensor) -> torch.Tensor:
+    """Mean attention from each query ``i >= 1`` to key ``i - 1``, per head.
+
+    pattern: [batch, head, query_pos, key_pos] (rows sum to 1). Query 0 has no
+    previous token and is left out. Returns: [head], 1.0 for a pure previous-token head.
+    """
+    _check_pattern(pattern)
+    if pattern.shape[-1] < 2:
+        raise ValueError("A previous-token score needs at least 2 positions.")
+    sub_diagonal = pattern.diagonal(offset=-1, dim1=-2, dim2=-1)  # [batch, head, pos-1]: (i, i-1)
+    return sub_diagonal.float().mean(dim=(0, -1))
+
+
+def induction_score_from_pattern(pattern: torch.Tensor, segment_len: int) -> torch.Tensor:
+    """Mean attention from each query in the repeat to the token after its first occurrence, per head.
+
+    pattern: [batch, head, query_pos, key_pos] for sequences ending in
+    ``r_1..r_n r_1..r_n`` (n = ``segment_len``; any prefix such as a BOS is allowed).
+    The repeat is the last ``n`` positions; query ``q`` there holds ``r_j`` whose first
+    occurrence is at ``q - n``, so the induction target is key ``q - n + 1``.
+    Returns: [head], 1.0 for a perfect induction head.
+    """
+    _check_pattern(pattern)
+    pos = pattern.shape[-1]
+    if segment_len < 1 or 2 * segment_len > pos:
+        raise ValueError(f"segment_len={segment_len} does not fit twice in {pos} positions.")
+    # Offset -(n - 1) holds the pairs (k + n - 1, k); its last n entries are the repeat's queries.
+    shifted = pattern.diagonal(offset=-(segment_len - 1), dim1=-2, dim2=-1)  # [batch, head, pos-n+1]
+    return shifted[..., -segment_len:].float().mean(dim=(0, -1))
+
+
+def _check_pattern(pattern: torch.Tensor) -> None:
+    """Fail early with the expected layout instead of averaging the wrong axes."""
+    if pattern.dim() != 4 or pattern.shape[-1] != pattern.shape[-2]:
+        raise ValueError(
+            f"Expected an attention pattern [batch, head, query_pos, key_pos] with query_pos == key_pos, "
+            f"got shape {tuple(pattern.shape)}."
+        )
+
+
 def shifted_induction_batch(
     batch: int,
     seq_len: int,

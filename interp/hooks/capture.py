@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.datasets import TokenizedCorpus, load_texts, tokenize_corpus
+from interp.hooks.forward import forward
 from interp.hooks.store import (
     DTYPES,
     TOKENS_FILE,
@@ -47,10 +48,6 @@ class HookNameError(KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
-
-
-class _StopForward(Exception):
-    """Raised from a hook once every requested activation has been seen."""
 
 
 def corpus_digest(corpus: TokenizedCorpus) -> str:
@@ -163,55 +160,6 @@ def _rows(name: str, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return t[mask.to(t.device)].reshape(int(mask.sum()), -1)
 
 
-class _Recorder:
-    """Hook functions that record the requested activations and stop the forward when all have fired."""
-
-    def __init__(self, model: Any, hooks: list[str]) -> None:
-        self.names_by_point: dict[int, list[str]] = {}
-        self.points: dict[int, Any] = {}
-        for h in hooks:
-            point = model.hook_dict[h]
-            self.points[id(point)] = point
-            self.names_by_point.setdefault(id(point), []).append(h)
-        self.acts: dict[str, torch.Tensor] = {}
-
-    def fwd_hooks(self) -> list[tuple[str, Any]]:
-        out = []
-        for pid, names in self.names_by_point.items():
-            def fn(t: torch.Tensor, hook: Any, _names: list[str] = names) -> None:
-                for n in _names:
-                    self.acts[n] = t.detach()
-                if len(self.acts) == self.n_wanted:
-                    raise _StopForward
-            out.append((names[0], fn))
-        return out
-
-    @property
-    def n_wanted(self) -> int:
-        return sum(len(v) for v in self.names_by_point.values())
-
-
-@torch.no_grad()
-def forward_capture(model: Any, recorder: _Recorder, tokens: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One forward pass on a batch, stopped after the last requested hook; returns {hook: tensor}."""
-    recorder.acts = {}
-    kwargs = {"attention_mask": mask} if bool((mask == 0).any()) else {}
-    with model.hooks(fwd_hooks=recorder.fwd_hooks()):
-        try:
-            model(tokens, **kwargs)
-        except _StopForward:
-            pass
-    missing = [n for names in recorder.names_by_point.values() for n in names if n not in recorder.acts]
-    if missing:
-        raise RuntimeError(f"Hooks {missing} never fired during the forward pass; this model does not use them.")
-    return recorder.acts
-
-
-def model_device(model: Any) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def capture(
     model: Any,
     data: Any,
@@ -247,9 +195,7 @@ def capture(
     if total_rows == 0:
         raise ValueError("No token positions selected: check `positions`, `include_bos` and the attention mask.")
 
-    device = model_device(model)
-    recorder = _Recorder(model, hooks)
-    probe = forward_capture(model, recorder, inputs.tokens[:1].to(device), inputs.attention_mask[:1].to(device))
+    probe = forward(model, inputs.tokens[:1], inputs.attention_mask[:1], names_filter=hooks, stop_after=True).cache
     row_shape = {}
     for h in hooks:
         t = probe[h].permute(0, 2, 1, 3) if h.endswith(PER_QUERY_HOOKS) and probe[h].dim() == 4 else probe[h]
@@ -289,7 +235,8 @@ def capture(
         m = keep[start:stop]
         if not bool(m.any()):
             continue
-        acts = forward_capture(model, recorder, inputs.tokens[start:stop].to(device), inputs.attention_mask[start:stop].to(device))
+        acts = forward(model, inputs.tokens[start:stop], inputs.attention_mask[start:stop], names_filter=hooks,
+                       stop_after=True).cache
         rows = {h: _rows(h, acts[h], m).to("cpu", store_dtype) for h in hooks}
         seq_id, seq_pos = m.nonzero(as_tuple=True)
         meta = {"__seq_id": (seq_id + start).int(), "__seq_pos": seq_pos.int(),

@@ -25,104 +25,31 @@ serves shuffled minibatches across shards with memory bounded by a few shards.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import struct
-from dataclasses import dataclass, field
+import copy
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
-from interp.io import read_json, write_atomic, write_json_atomic
-
-STORE_FORMAT = "interp-activation-store"
-STORE_VERSION = 1
-MANIFEST = "manifest.json"
-TOKENS_FILE = "corpus.safetensors"
-META_KEYS = ("__seq_id", "__seq_pos", "__token_id")
-
-_ST_DTYPES = {  # safetensors dtype tag -> (numpy dtype to map, torch dtype to view as)
-    "F32": (np.float32, torch.float32),
-    "F16": (np.float16, torch.float16),
-    "BF16": (np.uint16, torch.bfloat16),
-    "I64": (np.int64, torch.int64),
-    "I32": (np.int32, torch.int32),
-}
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-class StoreError(ValueError):
-    """An activation store is missing, corrupt, or does not match what was asked."""
-
-
-def dtype_name(dtype: torch.dtype | str) -> str:
-    if isinstance(dtype, str):
-        if dtype not in DTYPES:
-            raise StoreError(f"Unsupported store dtype {dtype!r}; use one of {sorted(DTYPES)}.")
-        return dtype
-    for name, dt in DTYPES.items():
-        if dt == dtype:
-            return name
-    raise StoreError(f"Unsupported store dtype {dtype}; use one of {sorted(DTYPES)}.")
-
-
-def shard_name(i: int) -> str:
-    return f"shard_{i:05d}.safetensors"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
-    """``(header, data_start)`` of a safetensors file; StoreError names the file if it is corrupt."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            raw = f.read(8)
-            if len(raw) < 8:
-                raise StoreError(f"{path} is truncated ({size} bytes): not a safetensors file.")
-            (n,) = struct.unpack("<Q", raw)
-            if n <= 0 or 8 + n > size:
-                raise StoreError(f"{path} has a corrupt header (length {n}, file {size} bytes).")
-            header = json.loads(f.read(n))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"Cannot read {path}: {exc}. The shard is corrupt; delete it and re-run the capture to rebuild it.") from exc
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-    if 8 + n + end != size:
-        raise StoreError(
-            f"{path} is truncated or padded: its header describes {8 + n + end} bytes, the file has {size}. "
-            "Delete it and re-run the capture with the same arguments to rebuild it."
-        )
-    return header, 8 + n
-
-
-def mmap_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Memory-map every tensor of a safetensors file (no copy; pages load on access)."""
-    header, start = read_safetensors_header(path)
-    out: dict[str, torch.Tensor] = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] not in _ST_DTYPES:
-            raise StoreError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}.")
-        np_dt, torch_dt = _ST_DTYPES[info["dtype"]]
-        shape = tuple(info["shape"])
-        begin, end = info["data_offsets"]
-        if end == begin:
-            out[name] = torch.empty(shape, dtype=torch_dt)
-            continue
-        arr = np.memmap(path, dtype=np_dt, mode="c", offset=start + begin, shape=shape)
-        t = torch.from_numpy(arr)
-        out[name] = t.view(torch_dt) if torch_dt == torch.bfloat16 else t
-    return out
+from interp.hooks.shards import (  # noqa: F401  (the format's names, re-exported for readers)
+    DTYPES,
+    MANIFEST,
+    META_KEYS,
+    STORE_FORMAT,
+    STORE_VERSION,
+    TOKENS_FILE,
+    ShardInfo,
+    StoreError,
+    StoreWriter,
+    _read_manifest,
+    dtype_name,
+    mmap_safetensors,
+    read_safetensors_header,
+    sha256_file,
+    shard_name,
+)
 
 
 def row_locations(seq_id: torch.Tensor, seq_pos: torch.Tensor, corpus: dict[str, torch.Tensor],
@@ -137,133 +64,6 @@ def row_locations(seq_id: torch.Tensor, seq_pos: torch.Tensor, corpus: dict[str,
     special = (seq_pos < n_prefix) | (seq_pos >= real_len - n_suffix)
     return {"doc_id": corpus["doc_ids"].long()[seq_id], "doc_pos": torch.where(special, -1, doc_pos)}
 
-
-@dataclass
-class ShardInfo:
-    file: str
-    rows: int
-    bytes: int
-    sha256: str
-
-
-@dataclass
-class StoreWriter:
-    """Fills shards of ``tokens_per_shard`` rows and commits each one atomically.
-
-    ``spec`` is everything that determines the store's content (model, hooks,
-    dtype, capture options, corpus digest). Opening a folder whose manifest has the
-    same spec resumes it; a different spec is refused rather than overwritten.
-    """
-
-    path: Path
-    spec: dict[str, Any]
-    hooks: list[str]
-    d: dict[str, int]
-    row_shape: dict[str, list[int]]
-    dtype: torch.dtype
-    tokens_per_shard: int
-    planned_rows: int
-    shards: list[ShardInfo] = field(default_factory=list)
-    complete: bool = False
-
-    def __post_init__(self) -> None:
-        self.path = Path(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._buf: dict[str, torch.Tensor] = {}
-        self._fill = 0
-        manifest = self.path / MANIFEST
-        if manifest.exists():
-            old = _read_manifest(self.path)
-            if old.get("spec") != self.spec:
-                diff = sorted(k for k in set(old.get("spec", {})) | set(self.spec) if old.get("spec", {}).get(k) != self.spec.get(k))
-                raise StoreError(
-                    f"{self.path} already holds a store captured with different settings ({', '.join(diff)}). "
-                    "Use a new --out folder, or delete this one to recapture."
-                )
-            self.shards = [ShardInfo(**s) for s in old["shards"]]
-            self.complete = bool(old.get("complete"))
-            for s in self.shards:  # only shards listed in the manifest count; check they are intact
-                f = self.path / s.file
-                if not f.is_file() or f.stat().st_size != s.bytes:
-                    raise StoreError(f"{f} is missing or has the wrong size; the store is corrupt. Delete {self.path} and recapture.")
-        self._write_manifest()
-
-    @property
-    def rows_done(self) -> int:
-        return sum(s.rows for s in self.shards)
-
-    def _alloc(self) -> None:
-        n = self.tokens_per_shard
-        self._buf = {h: torch.empty(n, self.d[h], dtype=self.dtype) for h in self.hooks}
-        self._buf.update({k: torch.empty(n, dtype=torch.int32) for k in META_KEYS})
-        self._fill = 0
-
-    def append(self, acts: dict[str, torch.Tensor], meta: dict[str, torch.Tensor]) -> None:
-        """Add rows (``acts[hook]``: [rows, d]; ``meta[key]``: [rows]); full shards are written."""
-        n = meta["__seq_id"].shape[0]
-        start = 0
-        while start < n:
-            if not self._buf:
-                self._alloc()
-            take = min(n - start, self.tokens_per_shard - self._fill)
-            sl = slice(self._fill, self._fill + take)
-            for h in self.hooks:
-                self._buf[h][sl].copy_(acts[h][start : start + take])
-            for k in META_KEYS:
-                self._buf[k][sl].copy_(meta[k][start : start + take])
-            self._fill += take
-            start += take
-            if self._fill == self.tokens_per_shard:
-                self._flush()
-
-    def _flush(self) -> None:
-        if not self._buf or self._fill == 0:
-            return
-        name = shard_name(len(self.shards))
-        final = self.path / name
-        tensors = {k: v[: self._fill].contiguous() for k, v in self._buf.items()}
-        write_atomic(final, lambda tmp: save_file(tensors, str(tmp), metadata={"format": STORE_FORMAT}))
-        self.shards.append(ShardInfo(name, self._fill, final.stat().st_size, sha256_file(final)))
-        self._write_manifest()
-        self._fill = 0  # the buffer is reused for the next shard: no allocator churn
-
-    def close(self) -> None:
-        """Write the last partial shard and mark the store complete."""
-        self._flush()
-        self.complete = True
-        self._write_manifest()
-
-    def _write_manifest(self) -> None:
-        write_json_atomic(self.path / MANIFEST, {
-            "format": STORE_FORMAT,
-            "version": STORE_VERSION,
-            "model": self.spec.get("model"),
-            "hooks": self.hooks,
-            "dtype": dtype_name(self.dtype),
-            "d": self.d,
-            "row_shape": self.row_shape,
-            "tokens_per_shard": self.tokens_per_shard,
-            "planned_tokens": self.planned_rows,
-            "total_tokens": self.rows_done,
-            "tokens_file": TOKENS_FILE,
-            "complete": self.complete,
-            "spec": self.spec,
-            "shards": [s.__dict__ for s in self.shards],
-        })
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    f = Path(path) / MANIFEST
-    m = read_json(f, StoreError, f"{path} is not an activation store (capture one with `interp capture`).",
-                  f"the store is corrupt. Delete {path} and recapture.")
-    if m.get("format") != STORE_FORMAT:
-        raise StoreError(f"{f} is not an interp activation-store manifest (format={m.get('format')!r}).")
-    if m.get("version", 0) > STORE_VERSION:
-        raise StoreError(f"{f} has store version {m['version']}; this interp reads up to {STORE_VERSION}. Upgrade interp.")
-    for key in ("hooks", "d", "shards", "dtype"):
-        if key not in m:
-            raise StoreError(f"{f} lacks the field {key!r}; the manifest is corrupt.")
-    return m
 
 
 class ActivationStore:
@@ -281,24 +81,35 @@ class ActivationStore:
         self.dtype: torch.dtype = DTYPES[self.manifest["dtype"]]
         self.shards = [ShardInfo(**s) for s in self.manifest["shards"]]
         self._offsets = np.cumsum([0] + [s.rows for s in self.shards])
+        self._lo, self._hi = 0, int(self._offsets[-1])  # the rows this object shows (a view shows fewer)
         self._maps: dict[int, dict[str, torch.Tensor]] = {}
         self._corpus: dict[str, torch.Tensor] | None = None
+        self._row_meta: dict[str, torch.Tensor] = {}
         if not self.manifest.get("complete"):
-            import warnings
-
             warnings.warn(f"{self.path} is an incomplete capture ({len(self)} rows so far); resume it to finish.", stacklevel=2)
         if verify != "none":
             self.verify(checksums=verify == "sha256")
 
     def __len__(self) -> int:
-        return int(self._offsets[-1])
+        return self._hi - self._lo
 
     @property
     def model(self) -> str | None:
         return self.manifest.get("model")
 
     def __repr__(self) -> str:
-        return f"ActivationStore({str(self.path)!r}, rows={len(self)}, hooks={self.hooks}, dtype={self.manifest['dtype']})"
+        view = f", view=[{self._lo}:{self._hi}]" if self.is_view else ""
+        return f"ActivationStore({str(self.path)!r}, rows={len(self)}, hooks={self.hooks}, dtype={self.manifest['dtype']}{view})"
+
+    @property
+    def is_view(self) -> bool:
+        """True for a view from :meth:`view` / :meth:`split_sequences` (a row range of the store)."""
+        return (self._lo, self._hi) != (0, int(self._offsets[-1]))
+
+    @property
+    def row_range(self) -> tuple[int, int]:
+        """``(first, stop)``: the store rows this object shows (``(0, total)`` for a whole store)."""
+        return self._lo, self._hi
 
     def verify(self, checksums: bool = True) -> None:
         """Check every shard against the manifest; the error names the first bad file."""
@@ -319,7 +130,8 @@ class ActivationStore:
             if checksums and sha256_file(f) != s.sha256:
                 raise StoreError(f"{f} fails its sha256 check: the shard is corrupt. Delete it and re-run the capture.")
 
-    def _hooks(self, hooks: str | Sequence[str] | None) -> list[str]:
+    def check_hooks(self, hooks: str | Sequence[str] | None) -> list[str]:
+        """``hooks`` as a list (all of the store's for None); StoreError naming the held hooks if one is absent."""
         if hooks is None:
             return self.hooks
         wanted = [hooks] if isinstance(hooks, str) else list(hooks)
@@ -336,8 +148,108 @@ class ActivationStore:
 
     def rows(self, hook: str, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Rows ``start:stop`` of ``hook`` as one in-memory tensor [rows, d]."""
-        (hook,) = self._hooks(hook)
+        (hook,) = self.check_hooks(hook)
         return self._gather(hook, start, len(self) if stop is None else min(stop, len(self)))
+
+    def rows_at(self, hook: str, idx: torch.Tensor | Sequence[int]) -> torch.Tensor:
+        """Rows of ``hook`` at indices ``idx`` [m] (any order, repeats allowed) -> [m, d]; reads only those rows."""
+        (hook,) = self.check_hooks(hook)
+        idx = torch.as_tensor(idx, dtype=torch.long).reshape(-1)
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
+            raise IndexError(f"Row indices must be in [0, {len(self)}); got {int(idx.min())}..{int(idx.max())}.")
+        out = torch.empty(idx.numel(), self.d[hook], dtype=self.dtype)
+        glob = idx + self._lo
+        offsets = torch.as_tensor(self._offsets, dtype=torch.long)
+        shard = torch.searchsorted(offsets, glob, right=True) - 1
+        for s in torch.unique(shard).tolist():
+            sel = (shard == s).nonzero().flatten()
+            out[sel] = self.shard(s)[hook][glob[sel] - offsets[s]]
+        return out
+
+    def seq_ids(self) -> torch.Tensor:
+        """The input sequence of every row [rows] (int64; cached: two ints per row)."""
+        return self._meta_column("__seq_id")
+
+    def seq_positions(self) -> torch.Tensor:
+        """The position of every row in its sequence [rows] (int64; cached)."""
+        return self._meta_column("__seq_pos")
+
+    def _meta_column(self, key: str) -> torch.Tensor:
+        if key not in self._row_meta:
+            self._row_meta[key] = torch.cat([self.shard(i)[key].long() for i in range(len(self.shards))]) \
+                if self.shards else torch.zeros(0, dtype=torch.long)
+        return self._row_meta[key][self._lo:self._hi]
+
+    def row_index(self, seq_id: torch.Tensor | int, seq_pos: torch.Tensor | int) -> torch.Tensor:
+        """Row of each ``(seq_id, seq_pos)`` pair (broadcast), -1 where this store has no such row."""
+        seq_id, seq_pos = torch.broadcast_tensors(torch.as_tensor(seq_id, dtype=torch.long),
+                                                  torch.as_tensor(seq_pos, dtype=torch.long))
+        width = int(self.inputs_shape()[1])
+        keys = self.seq_ids() * width + self.seq_positions()  # increasing: rows are in (seq, pos) order
+        want = (seq_id * width + seq_pos).reshape(-1)
+        at = torch.searchsorted(keys, want).clamp_max(max(len(keys) - 1, 0))
+        found = (keys[at] == want) if len(keys) else torch.zeros(want.numel(), dtype=torch.bool)
+        found &= (seq_pos.reshape(-1) >= 0) & (seq_pos.reshape(-1) < width)
+        return torch.where(found, at, -1).reshape(seq_id.shape)
+
+    def inputs_shape(self) -> tuple[int, int]:
+        """``(n_seq, seq_len)`` of the inputs the store was captured from."""
+        return tuple(self.corpus()["tokens"].shape)  # type: ignore[return-value]
+
+    def inputs(self, seq_ids: torch.Tensor | Sequence[int] | None = None) -> Any:
+        """The tokenized inputs rows came from, as a :class:`~interp.datasets.TokenizedCorpus`.
+
+        ``seq_ids`` selects sequences (e.g. ``torch.unique(view.seq_ids())``: the
+        sequences of a held-out view, ready to run through the model).
+        """
+        from interp.datasets.corpus import TokenizedCorpus, special_token_counts
+
+        c = self.corpus()
+        header, _ = read_safetensors_header(self.path / self.manifest.get("tokens_file", TOKENS_FILE))
+        idx = slice(None) if seq_ids is None else torch.as_tensor(seq_ids, dtype=torch.long)
+        return TokenizedCorpus(c["tokens"][idx].long(), c["attention_mask"][idx].long(), c["doc_ids"][idx].long(),
+                               c["doc_offsets"][idx].long(), **special_token_counts(header.get("__metadata__")))
+
+    def view(self, start: int, stop: int) -> "ActivationStore":
+        """Rows ``start:stop`` of this store (or view) as a store of their own: no rows are read or copied.
+
+        A view answers every read method (``rows``, ``rows_at``, ``meta``, ``iter_batches``,
+        ``seq_ids``, ``row_index``) in its own row numbering, so ``train_sae``, ``evaluate``
+        and probes take it like a store.
+        """
+        if not 0 <= start <= stop <= len(self):
+            raise ValueError(f"A view needs 0 <= start <= stop <= {len(self)}, got {start}:{stop}.")
+        v = copy.copy(self)  # shares the memory maps and cached metadata
+        v._lo, v._hi = self._lo + start, self._lo + stop
+        return v
+
+    def split_sequences(self, frac: float) -> tuple["ActivationStore", "ActivationStore"]:
+        """``(rest, held_out)``: views with the last ``frac`` of the sequences held out, whole sequences only.
+
+        A capture writes rows in sequence order, so the held-out tail is one
+        contiguous block of rows *and* complete token sequences (for splicing).
+        """
+        if not 0 < frac < 1:
+            raise ValueError(f"held-out fraction must be in (0, 1), got {frac}.")
+        if len(self) == 0:
+            raise ValueError(f"{self.path} is empty.")
+        seq = self.seq_ids()
+        uniq = torch.unique(seq)
+        cut = uniq[int(len(uniq) * (1 - frac))] if len(uniq) > 1 else uniq[0]
+        start = int((seq >= cut).nonzero()[0, 0])
+        if start == 0:
+            raise ValueError(f"{self.path} holds a single sequence; capture more data to hold some out.")
+        return self.view(0, start), self.view(start, len(self))
+
+    def pieces(self) -> list[tuple[int, int, int]]:
+        """``(shard, first, stop)`` row ranges (within each shard) that make up this store or view."""
+        out = []
+        for i in range(len(self.shards)):
+            lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
+            a, b = max(lo, self._lo), min(hi, self._hi)
+            if b > a:
+                out.append((i, a - lo, b - lo))
+        return out
 
     def meta(self, start: int = 0, stop: int | None = None) -> dict[str, torch.Tensor]:
         """Where rows ``start:stop`` come from: ``seq_id``, ``seq_pos``, ``token_id``, ``doc_id``, ``doc_pos``.
@@ -355,6 +267,7 @@ class ActivationStore:
         return out
 
     def _gather(self, key: str, start: int, stop: int) -> torch.Tensor:
+        start, stop = start + self._lo, min(stop + self._lo, self._hi)
         parts = []
         first = int(np.searchsorted(self._offsets, start, side="right") - 1)
         for i in range(max(first, 0), len(self.shards)):
@@ -394,18 +307,20 @@ class ActivationStore:
         Shards are visited in a seeded random order, ``buffer_shards`` at a time;
         the rows of those shards are mixed and served, so memory stays at about
         ``buffer_shards`` shards however large the store. With ``world_size > 1``
-        each rank reads a disjoint set of shards (for distributed training).
+        each rank reads a disjoint set of shards (for distributed training). A view
+        reads only its own part of each shard.
         """
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}.")
-        keys = self._hooks(hooks) + (list(META_KEYS) if with_meta else [])
+        keys = self.check_hooks(hooks) + (list(META_KEYS) if with_meta else [])
         gen = torch.Generator().manual_seed(seed)
-        order = torch.randperm(len(self.shards), generator=gen).tolist() if shuffle else list(range(len(self.shards)))
+        pieces = self.pieces()
+        order = torch.randperm(len(pieces), generator=gen).tolist() if shuffle else list(range(len(pieces)))
         order = order[rank::world_size]
         carry: dict[str, torch.Tensor] | None = None
         for g in range(0, len(order), max(1, buffer_shards)):
-            group = order[g : g + max(1, buffer_shards)]
-            pool = {k: torch.cat([self.shard(i)[k] for i in group]) for k in keys}
+            group = [pieces[j] for j in order[g : g + max(1, buffer_shards)]]
+            pool = {k: torch.cat([self.shard(i)[k][a:b] for i, a, b in group]) for k in keys}
             if carry is not None:
                 pool = {k: torch.cat([carry[k], pool[k]]) for k in keys}
             n = next(iter(pool.values())).shape[0]

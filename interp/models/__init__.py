@@ -1,5 +1,6 @@
 """Models: load any spec as a TransformerBridge, and our toy checkpoints (see ``load`` and ``toy``)."""
 
+from interp.models.device import model_device
 from interp.models.load import (
     MINILM,
     UnknownModelError,
@@ -22,6 +23,7 @@ __all__ = [
     "load_model",
     "load_toy",
     "minilm_path",
+    "model_device",
     "resolve_dtype",
     "resolve_toy_path",
     "save_toy",

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from interp.hooks.capture import model_device
+from interp.models import model_device
 from interp.probes.data import ProbeDataError
 
 

@@ -165,8 +165,9 @@ def _feature_cfg(args: argparse.Namespace) -> Any:
     return FeatureConfig(n_top=args.n_top, ctx_left=args.ctx[0], ctx_right=args.ctx[1], n_quantiles=args.n_quantiles)
 
 
-def register(sub: Any) -> None:
-    from interp.cli import add_runs_arg
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    global _PARENTS
+    _PARENTS = parents
 
     p = sub.add_parser("sae", help="train, evaluate and inspect sparse autoencoders (writes `sae` runs)")
     ss = p.add_subparsers(dest="sae_command", metavar="SAE_COMMAND")
@@ -191,7 +192,7 @@ def register(sub: Any) -> None:
     t.add_argument("--no-features", action="store_true", help="skip the feature analysis")
     t.add_argument("--device", default=None)
     _feature_args(t)
-    add_runs_arg(t)
+    t.add_argument('--runs', default=None, help='runs folder (default: $INTERP_RUNS or ./runs)')
     t.set_defaults(func=cmd_train)
 
     e = _saved_sae_parser(ss, "eval", "evaluate a saved SAE on held-out activations (and spliced into its model)")
@@ -206,14 +207,13 @@ def register(sub: Any) -> None:
 
 def _saved_sae_parser(ss: Any, name: str, help: str) -> argparse.ArgumentParser:
     """A subcommand that reads a saved SAE: --sae, --store, --model, --device, --runs."""
-    from interp.cli import add_runs_arg
 
     p = ss.add_parser(name, help=help)
     p.add_argument("--sae", required=True, help="sae run folder or SAE folder")
     p.add_argument("--store", help="capture run / store (default: the one the sae run trained on)")
     p.add_argument("--model", help="model spec (default: the SAE's / store's)")
     p.add_argument("--device", default=None)
-    add_runs_arg(p)
+    p.add_argument('--runs', default=None, help='runs folder (default: $INTERP_RUNS or ./runs)')
     return p
 
 

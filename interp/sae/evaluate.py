@@ -171,7 +171,8 @@ def splice_metrics(sae: SAE, model: Any, hook: str, tokens: torch.Tensor, attent
     ``tokens`` [n_seq, seq_len]; the SAE replaces ``hook`` on real positions from
     ``n_prefix`` on (keep the BOS / [CLS] activation clean).
     """
-    from interp.hooks.capture import check_hook_names, model_device
+    from interp.hooks.capture import check_hook_names
+    from interp.models import model_device
 
     check_hook_names(model, [hook])
     causal = is_causal_lm(model) if causal is None else causal

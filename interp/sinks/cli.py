@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from interp.cli import add_runs_arg
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    global _PARENTS
+    _PARENTS = parents
     from interp.sinks.interventions import ALL_INTERVENTIONS
 
     p = sub.add_parser("sinks", help="attention sinks: sink rate, mass on special tokens, massive activations")
@@ -27,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"also run interventions: {', '.join(ALL_INTERVENTIONS)}")
     p.add_argument("--intervention-seqs", type=int, default=32)
     p.add_argument("--device", default=None)
-    add_runs_arg(p)
+    p.add_argument('--runs', default=None, help='runs folder (default: $INTERP_RUNS or ./runs)')
     p.set_defaults(func=cmd_sinks)
 
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from interp.datasets import TokenizedCorpus
-from interp.hooks.capture import model_device
+from interp.models import model_device
 from interp.sinks.measure import SinkConfig, is_causal, measure_sinks, run_blocks
 
 INTERVENTIONS = ("clean", "mask_sink", "ablate_sink_values", "drop_first", "replace_first", "prepend_token")

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.datasets import TokenizedCorpus
-from interp.hooks.capture import model_device
+from interp.models import model_device
 from interp.sinks.massive import MassiveActivations
 from interp.sinks.metrics import TokenCategories, category_mass, category_mean, sink_scores
 

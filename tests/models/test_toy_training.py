@@ -10,6 +10,7 @@ import torch
 from interp.datasets.synthetic import modadd_dataset
 from interp.models import load_model
 from interp.models.toy import ToyConfig, build_native
+from interp.models.training import train_toy
 from interp.models.training.induction import train_induction
 from interp.models.training.modadd import (
     ModaddRecipe,
@@ -55,8 +56,9 @@ def test_recipes_are_reproducible_per_seed(tmp_path, train, overrides):
     training = json.loads((a / "training.json").read_text())
     assert training["final"]["steps_run"] == 5 + overrides.get("prune_steps", 0) and training["curve"]
     assert json.loads((c / "config.json").read_text())["seed"] == 1
-    with pytest.raises(TypeError, match="Unknown"):
-        train(tmp_path / "d", seed=0, not_an_option=1)
+    with pytest.raises(TypeError, match="Unknown"):  # train_toy checks every recipe's options before any work
+        train_toy(train.__name__.removeprefix("train_"), tmp_path / "d", seed=0, not_an_option=1)
+    assert not (tmp_path / "d").exists()
 
 
 def test_modadd_checkpoint_records_its_split(tmp_path):
@@ -87,3 +89,12 @@ def test_head_ov_norms_price_each_head_separately():
     w_v = model.layers[0].attn.v.weight[16:24]  # head 2: [d_head, d_model]
     w_o = model.layers[0].attn.o.weight[:, 16:24]  # [d_model, d_head]
     torch.testing.assert_close(before[0, 2], torch.linalg.matrix_norm(w_o @ w_v))
+
+
+def test_train_toy_lists_each_recipes_options_for_an_unknown_one(tmp_path):
+    from interp.models.training import RecipeError, recipe_options
+
+    for name, expected in [("induction", "prune_steps"), ("modadd", "frac_train"), ("toylm", "max_docs")]:
+        assert expected in recipe_options(name)
+        with pytest.raises(RecipeError, match=f"Unknown {name} recipe options \\['nope'\\].*{expected}"):
+            train_toy(name, tmp_path / name, nope=1)
