@@ -202,7 +202,7 @@ def sae_latent_ablation_hooks(
     the reference / corrupted inputs.
     """
     if isinstance(sae, (str, Path)):
-        from interp.sae.cli import open_sae
+        from interp.sae.io import open_sae
 
         sae = open_sae(sae)[0].to(model_device(model)).eval()
     for attr in ("encode", "decode"):

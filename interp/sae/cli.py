@@ -26,29 +26,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from interp.runs import Run, load_run, start_run
+from interp.hooks.pipeline import open_store
+from interp.runs import Run, start_run
+from interp.sae.io import open_sae
 
 SAE_DIR = "sae"
-
-
-def open_store(path: str | Path) -> Any:
-    """An ActivationStore from a ``capture`` run folder or a store folder."""
-    from interp.hooks import ActivationStore
-
-    p = Path(path)
-    if (p / "run.json").is_file():
-        return ActivationStore(load_run(p).artifact("store"))
-    return ActivationStore(p)
-
-
-def open_sae(path: str | Path) -> tuple[Any, Path, Run | None]:
-    """``(sae, folder, run)`` from an ``sae`` run folder or an SAE folder."""
-    from interp.sae.io import load_sae
-
-    p = Path(path)
-    run = load_run(p) if (p / "run.json").is_file() else None
-    folder = run.artifact("sae") if run is not None else p
-    return load_sae(folder), folder, run
 
 
 def _rel(target: Path, run: Run) -> str:

@@ -245,3 +245,14 @@ def _set_threshold(sae: SAE, thr: torch.Tensor, path: Path) -> None:
 def sae_cfg_json(path: str | Path) -> dict[str, Any]:
     """The raw ``cfg.json`` of an SAE folder (for display)."""
     return json.loads((Path(path) / CFG_FILE).read_text())
+
+
+def open_sae(path: str | Path) -> tuple[SAE, Path, Any]:
+    """``(sae, folder, run)`` from an ``sae`` run folder (``run`` is its :class:`~interp.runs.Run`) or an SAE folder
+    (ours or SAELens's; ``run`` is None)."""
+    from interp.runs import load_run
+
+    p = Path(path)
+    run = load_run(p) if (p / "run.json").is_file() else None
+    folder = run.artifact("sae") if run is not None else p
+    return load_sae(folder), folder, run
