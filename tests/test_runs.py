@@ -68,3 +68,16 @@ def test_root_from_environment(tmp_path, monkeypatch):
 def test_bad_kind_rejected(tmp_path):
     with pytest.raises(RunError, match="kind"):
         start_run("../evil", {}, root=tmp_path)
+
+
+def test_run_writes_json_and_tensor_artifacts_it_can_read_back(tmp_path):
+    import torch
+
+    with start_run("demo-kind", {"a": 1}, model="toy:x", root=tmp_path) as run:
+        run.write_json("scores", {"x": [1, 2], "t": torch.tensor(0.5)})
+        run.write_tensors("acts", {"w": torch.arange(6.0).reshape(2, 3)}, file="sub/acts.safetensors")
+    again = load_run(run.path)
+    assert again.artifacts == {"scores": "scores.json", "acts": "sub/acts.safetensors"}
+    assert again.read_json("scores") == {"x": [1, 2], "t": 0.5}
+    assert torch.equal(again.read_tensors("acts")["w"], torch.arange(6.0).reshape(2, 3))
+    assert not list(run.path.rglob("*.tmp"))  # atomic: no temporary files left behind

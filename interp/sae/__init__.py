@@ -15,7 +15,7 @@ from interp.sae.trainer import TrainConfig, TrainingDiverged, TrainResult, train
 
 __all__ = ["SAE", "SAEConfig", "SAEOutput", "architectures", "make_sae", "register",
            "CheckpointError", "SourceError", "TrainConfig", "TrainingDiverged", "TrainResult", "train_sae", "train_saes"]
-# io, evaluation and feature analysis (issue 3b)
+# io, evaluation and feature analysis
 from interp.sae.evaluate import SAEEval, evaluate, held_out_start, reconstruction_metrics, splice_metrics  # noqa: E402
 from interp.sae.features import FeatureConfig, Features, compute_features, save_features  # noqa: E402
 from interp.sae.io import load_sae, save_sae  # noqa: E402
