@@ -10,13 +10,16 @@ A run is ``<root>/<kind>/<timestamp>-<slug>/run.json`` plus its artifacts::
 always written to a temporary name and renamed, so a reader never sees half a file.
 The root is ``./runs`` unless ``INTERP_RUNS`` or an explicit ``root`` says otherwise.
 
-Typical use::
+Every analysis writes its run the same way, in a ``write_<kind>_run(result, *,
+spec, config, root=None, slug=None) -> Run`` function (docs/architecture.md)::
 
-    with start_run("capture", config, model="toy:toylm") as run:
-        ...write files under run.path...
-        run.add_artifact("store", "activations")
-        run.metrics["tokens"] = n
+    with start_run("circuit", config, model=spec, slug=slug, root=root) as run:
+        run.write_json("graph", graph)              # graph.json, atomic, listed in artifacts
+        run.write_tensors("features", tensors)      # features.safetensors
+        run.metrics["edges_kept"] = n
     # run.json now says "complete" (or "failed" with the error, if the block raised)
+
+Readers use ``run.read_json(name)`` / ``run.read_tensors(name)``.
 """
 
 from __future__ import annotations

@@ -13,14 +13,17 @@ folder::
 Each row is one token position of one input sequence. ``__seq_id``/``__seq_pos``
 locate the row in ``corpus.safetensors`` so a dashboard can show its context.
 
-Writing (:class:`StoreWriter`): shards fill a preallocated buffer and are written to
-a temporary name, then renamed, then recorded in the manifest (itself written
-atomically), so at any kill point the folder holds only complete shards and a
-capture can resume after the last one. Reading (:class:`ActivationStore`):
-shards are memory-mapped (we parse the safetensors header and ``np.memmap`` the
-data, zero copies), sizes and headers are checked when the store is opened and
-checksums on demand or on first read, and :meth:`ActivationStore.iter_batches`
-serves shuffled minibatches across shards with memory bounded by a few shards.
+Writing lives in :mod:`interp.hooks.shards` (:class:`StoreWriter`: atomic shards, a
+resumable manifest). Reading (:class:`ActivationStore`): shards are memory-mapped
+(zero copies), sizes and headers are checked when the store is opened and
+checksums on demand, and :meth:`ActivationStore.iter_batches` serves shuffled
+minibatches across shards with memory bounded by a few shards.
+
+This class is the only reader of that layout: analyses ask it for rows
+(``rows``, ``rows_at``), where rows come from (``meta``, ``seq_ids``,
+``row_index``, ``inputs``) and for *views* (``view``, ``split_sequences``): a
+view is a row range that answers every method in its own numbering, so a
+held-out split is two views, not two copies.
 """
 
 from __future__ import annotations
