@@ -70,7 +70,7 @@ def interleaved(arch: str, fast: bool, args, n: int = 12) -> dict:
 
     b, d, s, k = args.batch, args.d_in, args.d_sae, args.k
     x = torch.randn(4 * b, d)
-    cfg = TrainConfig(sae=SAEConfig(arch=arch, d_in=0, d_sae=s, k=k, l1_coeff=args.l1), batch_size=b, lr=args.lr,
+    cfg = TrainConfig(sae=SAEConfig(arch=arch, d_in=0, d_sae=s, k=k, **_l1(arch, args)), batch_size=b, lr=args.lr,
                       fast=fast, progress=False)
     tr = SAETrainer(cfg, d, x[: 2 * b], 1000, DistInfo())
     a, w, bias = torch.randn(b, d), torch.randn(d, s), torch.randn(s)
@@ -98,12 +98,19 @@ def flops_per_sample(arch: str, d_in: int, d_sae: int, k: int, fast: bool) -> fl
     return 10 * d_in * d_sae
 
 
+def _l1(arch: str, args) -> dict:
+    """``l1_coeff`` for the architectures that have one (each architecture's config has only its own options)."""
+    from interp.sae import arch_options
+
+    return {"l1_coeff": args.l1} if "l1_coeff" in arch_options(arch) else {}
+
+
 def ours(x: torch.Tensor, ev: torch.Tensor, features: torch.Tensor, arch: str, args, fast: bool = True,
          peaks: list[float] | None = None) -> dict:
     from interp.sae import SAEConfig, TrainConfig, train_sae
 
     def cfg(steps: int) -> TrainConfig:
-        sae = SAEConfig(arch=arch, d_in=0, d_sae=args.d_sae, k=args.k, l1_coeff=args.l1)
+        sae = SAEConfig(arch=arch, d_in=0, d_sae=args.d_sae, k=args.k, **_l1(arch, args))
         return TrainConfig(sae=sae, total_tokens=steps * args.batch, batch_size=args.batch, lr=args.lr,
                            warmup_steps=args.warmup, fast=fast, progress=False, log_every=max(1, steps // 4))
 

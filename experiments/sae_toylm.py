@@ -17,13 +17,12 @@ zero-ablated 8.029 nats), KL 0.083 nats/token.
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from interp.sae.cli import experiment  # noqa: E402
+from sae_experiment import main  # noqa: E402  (the body both SAE experiments share)
 
 if __name__ == "__main__":
-    experiment(sys.argv[1:], spec="toy:toylm", hook="blocks.1.hook_resid_post", description=__doc__,
-               d_sae=2048, k=32, max_seqs=2000, epochs=4, lr=1e-3)
+    main(__doc__, "toy:toylm", "blocks.1.hook_resid_post", max_seqs=2000, d_sae=2048, epochs=4)

@@ -28,67 +28,36 @@ class ProbeDataError(ValueError):
 
 
 class Rows:
-    """``n`` rows of width ``d`` from a tensor or one hook of an ActivationStore, served in chunks."""
+    """``n`` rows of width ``d`` from a tensor, one hook of an ActivationStore (or view) or a CaptureResult,
+    served in contiguous float32 chunks of at most ``chunk_rows`` rows (see :mod:`interp.hooks.rows`)."""
 
     def __init__(self, x: Any, hook: str | None = None, chunk_rows: int = 65536) -> None:
         from interp.hooks import ActivationStore, CaptureResult
+        from interp.hooks.rows import open_rows
 
         if chunk_rows <= 0:
             raise ProbeDataError(f"chunk_rows must be positive, got {chunk_rows}.")
-        self.chunk_rows = chunk_rows
-        self.store: ActivationStore | None = None
-        self.tensor: torch.Tensor | None = None
-        self.hook = hook
-        if isinstance(x, CaptureResult):
-            if hook is None:
-                raise ProbeDataError(f"Pass hook=... to fit on a capture; it holds {list(x.acts)}.")
-            x = x[hook]
-        if isinstance(x, ActivationStore):
-            if hook is None:
-                if len(x.hooks) != 1:
-                    raise ProbeDataError(f"{x.path} holds several hooks {x.hooks}; pass hook=... to choose one.")
-                hook = x.hooks[0]
-            x._hooks(hook)  # StoreError naming the hooks it holds if absent
-            self.store, self.hook = x, hook
-            self.n, self.d = len(x), int(x.d[hook])
-        elif isinstance(x, torch.Tensor):
-            if x.dim() != 2:
-                raise ProbeDataError(
-                    f"Activations must be [rows, d], got shape {tuple(x.shape)}; flatten with x.reshape(-1, x.shape[-1])."
-                )
-            if not (x.is_floating_point()):
-                raise ProbeDataError(f"Activations must be floating point, got {x.dtype}.")
-            self.tensor = x
-            self.n, self.d = int(x.shape[0]), int(x.shape[1])
-        else:
+        if not isinstance(x, (torch.Tensor, ActivationStore, CaptureResult)):
             raise ProbeDataError(
                 f"Cannot fit a probe on {type(x).__name__}: pass a [rows, d] tensor, an ActivationStore "
                 "(with hook=...) or a CaptureResult (with hook=...)."
             )
+        self.source = open_rows(x, hook, error=ProbeDataError)
+        self.chunk_rows = chunk_rows
+        self.hook = hook if isinstance(x, torch.Tensor) else self.source.names[0]
+        self.n, self.d = len(self.source), self.source.d[self.source.names[0]]
         if self.n == 0:
             raise ProbeDataError("No rows to fit on: the activations are empty.")
 
     def chunk(self, start: int) -> torch.Tensor:
         """Rows ``start : start + chunk_rows`` as float32 [rows, d]; NaN/inf is refused."""
-        stop = min(start + self.chunk_rows, self.n)
-        if self.tensor is not None:
-            x = self.tensor[start:stop].float()
-        else:
-            x = self.store.rows(self.hook, start, stop).float()
-        if not bool(torch.isfinite(x).all()):
-            bad = int((~torch.isfinite(x)).any(1).nonzero()[0, 0]) + start
-            raise ProbeDataError(f"Activations contain NaN or inf (first at row {bad}); clean them before probing.")
-        return x
+        return self.source.chunk(start, self.chunk_rows, finite=True)
 
     def starts(self, shuffle: bool = False, generator: torch.Generator | None = None) -> list[int]:
-        starts = list(range(0, self.n, self.chunk_rows))
-        if shuffle and len(starts) > 1:
-            starts = [starts[i] for i in torch.randperm(len(starts), generator=generator).tolist()]
-        return starts
+        return self.source.chunk_starts(self.chunk_rows, shuffle, generator)
 
     def chunks(self, shuffle: bool = False, generator: torch.Generator | None = None) -> Iterator[tuple[int, torch.Tensor]]:
-        for s in self.starts(shuffle, generator):
-            yield s, self.chunk(s)
+        return self.source.chunks(self.chunk_rows, shuffle=shuffle, generator=generator, finite=True)
 
 
 def make_split(n: int, val_frac: float, test_frac: float, seed: int = 0, groups: torch.Tensor | None = None) -> torch.Tensor:

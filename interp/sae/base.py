@@ -3,9 +3,12 @@
 An SAE maps an activation ``x [n, d_in]`` to latents ``z = encode(x) [n, d_sae]``
 (sparse: most entries 0) and back to ``x_hat = decode(z) = z @ W_dec + b_dec``.
 Architectures differ only in the encoder's nonlinearity and the training loss
-(ReLU + L1, TopK, BatchTopK, JumpReLU, ...), so each lives in its own module as a
-subclass of :class:`SAE` registered under its ``arch`` name; the trainer,
-evaluation, feature analysis and the SAELens-format io only use what is here.
+(ReLU + L1, TopK, BatchTopK, JumpReLU, ...), so each lives in its own module of
+:mod:`interp.sae.archs` as a subclass of :class:`SAE` registered under its ``arch``
+name, with its own config class and the class attributes below (``needs_k``,
+``saelens_arch``, ...); the trainer, evaluation, feature analysis, the
+SAELens-format io and the CLI only use what is here, so adding an architecture is
+adding one module there.
 
 Parameters are named and shaped as SAELens names them, so saving in its format is
 a rename-free copy::
@@ -26,42 +29,64 @@ activations and apply it themselves, so callers never need to know it.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
 
+# Keys of the flat SAEConfig every architecture shared before each got its own config class: a
+# cfg.json / checkpoint written then carries all of them; loading keeps those its architecture has.
+_OLD_FLAT_KEYS = {"l1_coeff", "l0_coeff", "k_aux", "aux_coeff", "jumprelu_threshold", "jumprelu_bandwidth"}
+
+
 @dataclass
 class SAEConfig:
-    """Everything that defines an SAE's shape and loss (not how it is trained)."""
+    """Everything that defines an SAE's shape and loss (not how it is trained).
 
-    arch: str  # registry key: "relu_l1", "topk", "batchtopk", "jumprelu", ...
+    Each architecture declares its own hyper-parameters as a subclass (``TopKConfig``
+    adds ``k_aux`` and ``aux_coeff``, ...) named by its SAE class's ``Config``.
+    ``SAEConfig(arch="topk", ...)`` builds that subclass, so callers only ever name
+    ``SAEConfig`` and the architecture's options are ordinary fields.
+    """
+
+    arch: str  # registry key: see architectures()
     d_in: int
     d_sae: int
-    k: int | None = None  # active latents per token (topk, batchtopk)
-    l1_coeff: float = 5.0  # relu_l1 sparsity coefficient (on |z| * ||W_dec row||)
-    l0_coeff: float = 1.0  # jumprelu L0 penalty coefficient
-    k_aux: int | None = None  # AuxK: dead latents used to model the residual (default d_in // 2)
-    aux_coeff: float = 1 / 32  # AuxK loss coefficient
-    jumprelu_threshold: float = 0.01  # initial threshold (inputs are scaled so E||x|| = sqrt(d_in))
-    jumprelu_bandwidth: float = 0.05  # straight-through estimator kernel width
+    k: int | None = None  # active latents per token, for architectures that fix it (SAE.needs_k)
     input_scale: float = 1.0  # inputs are multiplied by this before encoding (E||x|| = sqrt(d_in))
     hook: str | None = None  # the TransformerLens hook the SAE reads
     model: str | None = None  # the model spec it was trained on
-    extra: dict[str, Any] = field(default_factory=dict)  # architecture-specific additions
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "SAEConfig":
+        arch = kwargs.get("arch", args[0] if args else None)
+        if cls is SAEConfig and arch in _REGISTRY:  # the architecture's own config class
+            cls = _REGISTRY[arch].Config
+        return super().__new__(cls)
+
+    def __post_init__(self) -> None:
+        want = _REGISTRY[self.arch].Config if self.arch in _REGISTRY else SAEConfig
+        if not isinstance(self, want):
+            raise ValueError(f"arch {self.arch!r} is configured by {want.__name__}, not {type(self).__name__}.")
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "SAEConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
+        """The config a ``to_json`` dict describes, including flat ones written before per-architecture configs."""
+        obj = dict(obj)
+        target = _REGISTRY[obj["arch"]].Config if obj.get("arch") in _REGISTRY else cls
+        known = {f.name for f in dataclasses.fields(target)}
+        obj.update(obj.pop("extra", None) or {})  # architecture-specific additions, now fields of their own
+        for key in _OLD_FLAT_KEYS - known:
+            obj.pop(key, None)
         unknown = set(obj) - known
         if unknown:
             raise ValueError(f"Unknown SAE config keys {sorted(unknown)}; known keys are {sorted(known)}.")
-        return cls(**obj)
+        return target(**obj)
 
 
 @dataclass
@@ -84,9 +109,17 @@ def sq_err(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
 
 class SAE(nn.Module):
-    """Base class: parameters, decode, and the interface every architecture implements."""
+    """Base class: parameters, decode, and the interface every architecture implements.
 
-    arch: ClassVar[str] = ""
+    An architecture is one module: a subclass registered with :func:`register`, which
+    says here what the rest of the package needs to know about it.
+    """
+
+    arch: ClassVar[str] = ""  # set by @register
+    Config: ClassVar[type[SAEConfig]] = SAEConfig  # its config class (its hyper-parameters as fields)
+    needs_k: ClassVar[bool] = False  # cfg.k must be set (the CLI passes --k only to these)
+    saelens_arch: ClassVar[str | None] = None  # SAELens's "architecture" for the saved folder (None: not savable)
+    loads_saelens: ClassVar[bool] = False  # SAELens's own saelens_arch folders load as this architecture
 
     def __init__(self, cfg: SAEConfig) -> None:
         super().__init__()
@@ -213,8 +246,36 @@ def architectures() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def arch_class(arch: str) -> type[SAE]:
+    """The registered class of ``arch``; an unknown arch lists the known ones."""
+    if arch not in _REGISTRY:
+        raise ValueError(f"Unknown SAE architecture {arch!r}; choose one of {architectures()}.")
+    return _REGISTRY[arch]
+
+
+def arch_options(arch: str) -> dict[str, Any]:
+    """The architecture's own hyper-parameters and their defaults (its config fields beyond SAEConfig's)."""
+    base = {f.name for f in dataclasses.fields(SAEConfig)}
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            for f in dataclasses.fields(arch_class(arch).Config) if f.name not in base}
+
+
+def parse_options(arch: str, items: list[str]) -> dict[str, Any]:
+    """``["l1_coeff=3", "prefixes=[64, 512]"]`` -> typed keyword arguments for ``arch``'s config (JSON values)."""
+    known = arch_options(arch)
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in known:
+            raise ValueError(f"{item!r}: give NAME=VALUE with NAME one of {sorted(known) or 'nothing'} for arch {arch!r}.")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(f"{item!r}: the value must be JSON (a number, a list, null...).") from None
+        out[name] = float(value) if isinstance(known[name], float) and isinstance(value, int) else value
+    return out
+
+
 def make_sae(cfg: SAEConfig) -> SAE:
     """A freshly initialised SAE of ``cfg.arch``; an unknown arch lists the known ones."""
-    if cfg.arch not in _REGISTRY:
-        raise ValueError(f"Unknown SAE architecture {cfg.arch!r}; choose one of {architectures()}.")
-    return _REGISTRY[cfg.arch](cfg)
+    return arch_class(cfg.arch)(cfg)

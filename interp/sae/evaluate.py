@@ -22,14 +22,16 @@ Special prefix tokens (BOS / [CLS]) are left untouched by splicing by default:
 their activations are often orders of magnitude larger than the rest (attention
 sinks), and most SAEs are not meant to model them.
 
-:func:`evaluate` ties it together for an ActivationStore (held-out rows and their
-sequences), an activation tensor, or a model + tokens (captured on the fly).
+:func:`evaluate` ties it together for an ActivationStore or a view of one (its rows,
+and the sequences they come from for splicing; e.g. the held-out part of
+``store.split_sequences(0.1)``), an activation tensor, or a model + tokens
+(captured on the fly).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -156,12 +158,6 @@ def _replace_hook(fn_rows: Any, where: torch.Tensor) -> Any:
     return hook
 
 
-def _forward(model: Any, tokens: torch.Tensor, mask: torch.Tensor, fwd_hooks: list) -> torch.Tensor:
-    kwargs = {"attention_mask": mask} if bool((mask == 0).any()) else {}
-    with model.hooks(fwd_hooks=fwd_hooks):
-        return model(tokens, **kwargs)
-
-
 @torch.no_grad()
 def splice_metrics(sae: SAE, model: Any, hook: str, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None,
                    n_prefix: int = 0, batch_size: int = 8, causal: bool | None = None,
@@ -172,6 +168,7 @@ def splice_metrics(sae: SAE, model: Any, hook: str, tokens: torch.Tensor, attent
     ``n_prefix`` on (keep the BOS / [CLS] activation clean).
     """
     from interp.hooks.capture import check_hook_names
+    from interp.hooks.forward import forward
     from interp.models import model_device
 
     check_hook_names(model, [hook])
@@ -188,7 +185,7 @@ def splice_metrics(sae: SAE, model: Any, hook: str, tokens: torch.Tensor, attent
         tok, m = tokens[s:s + batch_size].to(device), mask[s:s + batch_size].to(device)
         where = _splice_mask(m, n_prefix)
         if causal:
-            logits = {name: _forward(model, tok, m, hooks).float() for name, hooks in (
+            logits = {name: forward(model, tok, m, hooks).logits.float() for name, hooks in (
                 ("clean", []), ("sae", [(hook, _replace_hook(recon, where))]), ("zero", [(hook, _replace_hook(zero, where))]))}
             valid = (m[:, 1:] * m[:, :-1]).bool()  # positions with a real next token
             target = tok[:, 1:]
@@ -200,16 +197,9 @@ def splice_metrics(sae: SAE, model: Any, hook: str, tokens: torch.Tensor, attent
             sums["kl"] += float(kl[valid].sum())
             sums["n"] += float(valid.sum())
         else:
-            out: dict[str, torch.Tensor] = {}
-
-            def grab(name: str) -> Any:
-                def fn(t: torch.Tensor, hook: Any = None) -> None:
-                    out[name] = t.detach().float()
-                return fn
-
-            for name, extra in (("clean", []), ("sae", [(hook, _replace_hook(recon, where))]),
-                                ("zero", [(hook, _replace_hook(zero, where))])):
-                _forward(model, tok, m, extra + [(final, grab(name))])
+            out = {name: forward(model, tok, m, extra, names_filter=[final], stop_after=True).cache[final].float()
+                   for name, extra in (("clean", []), ("sae", [(hook, _replace_hook(recon, where))]),
+                                       ("zero", [(hook, _replace_hook(zero, where))]))}
             real = m.bool()
             h, hs, hz = out["clean"][real], out["sae"][real], out["zero"][real]
             sums["cos"] += float(torch.cosine_similarity(h, hs, dim=-1).sum())
@@ -230,58 +220,22 @@ def splice_metrics(sae: SAE, model: Any, hook: str, tokens: torch.Tensor, attent
             "downstream_score": 1.0 - sums["se"] / sums["se_zero"] if sums["se_zero"] > 0 else float("nan")}
 
 
-# --------------------------------------------------------------------------- held-out data
-def held_out_start(store: Any, fraction: float = 0.1) -> int:
-    """First row of the held-out tail: the last ``fraction`` of the store's sequences.
+def evaluate(sae: SAE, data: Any, model: Any = None, *, hook: str | None = None, held_out: float | None = 0.1,
+             tokens: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+             n_prefix: int | None = None, max_seqs: int | None = 64, batch_size: int = 4096,
+             splice_batch_size: int = 8, dense_threshold: float = DENSE_THRESHOLD, progress: bool = False) -> SAEEval:
+    """Evaluate ``sae`` on activations it was not trained on, and spliced into ``model`` when one is given.
 
-    A capture writes rows in sequence order, so holding out whole sequences at the
-    end gives a contiguous block of rows *and* complete token sequences for splicing.
+    ``data`` is an ActivationStore or a view of one. Of a whole store, the last
+    ``held_out`` fraction of its sequences is evaluated (the rows ``train_sae_run``
+    held out; ``held_out=None``: every row); a view, such as the held-out half of
+    ``store.split_sequences(frac)``, is evaluated whole. The sequences
+    those rows come from are run through ``model`` for the splice metrics. It may
+    also be a tensor [n, d_in] of activations (pass ``tokens`` to splice), or ``None``
+    with ``model`` and ``tokens`` (activations captured on the fly). ``max_seqs``
+    bounds the number of sequences run through the model.
     """
-    if not 0 < fraction < 1:
-        raise ValueError(f"held-out fraction must be in (0, 1), got {fraction}.")
-    if len(store) == 0:
-        raise ValueError(f"{store.path} is empty.")
-    seq_ids = torch.cat([store.shard(i)["__seq_id"].long() for i in range(len(store.shards))])
-    uniq = torch.unique(seq_ids)
-    cut = uniq[int(len(uniq) * (1 - fraction))] if len(uniq) > 1 else uniq[0]
-    start = int((seq_ids >= cut).nonzero()[0, 0])
-    if start == 0:
-        raise ValueError(f"{store.path} holds a single sequence; capture more data to hold some out.")
-    return start
-
-
-def store_batches(store: Any, hook: str, start: int, stop: int, batch_size: int = 4096) -> Iterator[torch.Tensor]:
-    """Rows ``start:stop`` of ``hook`` in order, ``batch_size`` at a time (bounded memory)."""
-    for s in range(start, stop, batch_size):
-        yield store.rows(hook, s, min(s + batch_size, stop)).float()
-
-
-def store_sequences(store: Any, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """``(tokens, attention_mask, n_prefix)`` of the sequences that rows ``start:stop`` come from."""
-    from interp.datasets.corpus import special_token_counts
-    from interp.hooks.store import TOKENS_FILE, read_safetensors_header
-
-    seq = torch.unique(store.meta(start, stop)["seq_id"])
-    corpus = store.corpus()
-    header, _ = read_safetensors_header(store.path / store.manifest.get("tokens_file", TOKENS_FILE))
-    n_prefix = special_token_counts(header.get("__metadata__"))["n_prefix"]
-    return corpus["tokens"][seq].long(), corpus["attention_mask"][seq].long(), n_prefix
-
-
-def evaluate(sae: SAE, data: Any, model: Any = None, *, hook: str | None = None, start: int | None = None,
-             stop: int | None = None, held_out: float = 0.1, tokens: torch.Tensor | None = None,
-             attention_mask: torch.Tensor | None = None, n_prefix: int | None = None, max_seqs: int | None = 64,
-             batch_size: int = 4096, splice_batch_size: int = 8, dense_threshold: float = DENSE_THRESHOLD,
-             progress: bool = False) -> SAEEval:
-    """Evaluate ``sae`` on held-out activations, and spliced into ``model`` when one is given.
-
-    ``data`` is an ActivationStore (rows ``start:stop``; by default the last
-    ``held_out`` fraction of its sequences, see :func:`held_out_start`; the
-    sequences of those rows are used for splicing), a tensor [n, d_in] of
-    held-out activations (pass ``tokens`` to splice), or ``None`` with ``model``
-    and ``tokens`` (activations captured on the fly). ``max_seqs`` bounds the
-    number of sequences run through the model for the splice metrics.
-    """
+    from interp.hooks.rows import open_rows
     from interp.hooks.store import ActivationStore
 
     hook = hook or sae.cfg.hook
@@ -294,11 +248,12 @@ def evaluate(sae: SAE, data: Any, model: Any = None, *, hook: str | None = None,
             raise ValueError(f"{data.path} holds hooks {data.hooks}, not the SAE's {hook!r}; pass hook=.")
         if data.d[hook] != sae.d_in:
             raise ValueError(f"The SAE reads d_in={sae.d_in} but {hook!r} in {data.path} has width {data.d[hook]}.")
-        start = held_out_start(data, held_out) if start is None else start
-        stop = len(data) if stop is None else min(stop, len(data))
-        batches: Iterable[torch.Tensor] = store_batches(data, hook, start, stop, batch_size)
+        if held_out is not None and not data.is_view:
+            data = data.split_sequences(held_out)[1]
+        batches: Iterable[torch.Tensor] = (x for _, x in open_rows(data, hook).chunks(batch_size))
         if model is not None and tokens is None:
-            tokens, attention_mask, n_prefix = store_sequences(data, start, stop)
+            inputs = data.inputs(torch.unique(data.seq_ids()))
+            tokens, attention_mask, n_prefix = inputs.tokens, inputs.attention_mask, inputs.n_prefix
     elif isinstance(data, torch.Tensor):
         if data.dim() != 2 or data.shape[1] != sae.d_in:
             raise ValueError(f"Activations must be [n, d_in={sae.d_in}], got {tuple(data.shape)}.")

@@ -18,9 +18,9 @@ the store's size:
   of that union. At the end the bins are cut into ``n_quantiles`` intervals of
   (nearly, to the fine-bin resolution) equal counts -- activation *quantiles* --
   and each interval's examples are read off its bins.
-* *context windows*: the store keeps every position of each sequence (captures with
-  ``positions="all"``), so the ±window around an example is its neighbouring rows;
-  after the pass only those rows are read back and encoded, to get the latent's
+* *context windows*: the tokens around an example come from the store's inputs, and
+  the rows of those tokens (``store.row_index``; all of them for captures with
+  ``positions="all"``) are read back after the pass and encoded, to get the latent's
   value on every token of the window.
 * *logit effects*: ``W_dec · W_U`` (causal LMs, residual-stream SAEs); *neighbours*:
   top decoder cosines.
@@ -201,28 +201,9 @@ def _quantile_examples(st: _Stream, n_q: int) -> tuple[torch.Tensor, torch.Tenso
     return rows.view(d, n_q, P), vals.view(d, n_q, P), edges
 
 
-def _row_meta(store: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(seq_id, seq_pos)`` of every row of the store [n] (small: two ints per row)."""
-    seq = torch.cat([store.shard(i)["__seq_id"].long() for i in range(len(store.shards))])
-    pos = torch.cat([store.shard(i)["__seq_pos"].long() for i in range(len(store.shards))])
-    return seq, pos
-
-
-def _rows_at(store: Any, hook: str, idx: torch.Tensor) -> torch.Tensor:
-    """Rows of ``hook`` at sorted global indices ``idx`` [m] -> [m, d]."""
-    offsets = torch.as_tensor(store._offsets, dtype=torch.long)
-    shard = torch.searchsorted(offsets, idx, right=True) - 1
-    parts = []
-    for s in torch.unique(shard).tolist():
-        sel = idx[shard == s] - offsets[s]
-        parts.append(store.shard(s)[hook][sel].float())
-    return torch.cat(parts) if parts else torch.zeros(0, store.d[hook])
-
-
 @torch.no_grad()
 def context_windows(sae: SAE, store: Any, hook: str, rows: torch.Tensor, latents: torch.Tensor, ctx_left: int,
-                    ctx_right: int, batch_size: int = 2048, meta: tuple[torch.Tensor, torch.Tensor] | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+                    ctx_right: int, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and latent values around example rows: ``(tokens [m, ctx], acts [m, ctx])``.
 
     ``rows`` [m] are store rows (-1 = empty slot: tokens -1, acts 0); ``latents`` [m]
@@ -236,29 +217,26 @@ def context_windows(sae: SAE, store: Any, hook: str, rows: torch.Tensor, latents
     ok = rows >= 0
     if not bool(ok.any()):
         return tokens, acts
-    seq_all, pos_all = meta if meta is not None else _row_meta(store)
-    corpus = store.corpus()
-    ctoks, cmask = corpus["tokens"].long(), corpus["attention_mask"].long()
+    inputs = store.inputs()
+    ctoks, cmask = inputs.tokens, inputs.attention_mask
     r = rows.clamp_min(0)
-    s, p = seq_all[r], pos_all[r]
+    s, p = store.seq_ids()[r], store.seq_positions()[r]
     offs = torch.arange(-ctx_left, ctx_right + 1)
     wpos = p[:, None] + offs[None, :]  # [m, ctx]
     inside = ok[:, None] & (wpos >= 0) & (wpos < ctoks.shape[1])
     wp = wpos.clamp(0, ctoks.shape[1] - 1)
     real = inside & (cmask[s[:, None], wp] == 1)
     tokens[real] = ctoks[s[:, None].expand_as(wp)[real], wp[real]]
-    nrow = r[:, None] + offs[None, :]
-    n = seq_all.shape[0]
-    nr = nrow.clamp(0, n - 1)
-    present = real & (nrow >= 0) & (nrow < n) & (seq_all[nr] == s[:, None]) & (pos_all[nr] == wpos)
-    pair_rows, pair_out = nr[present], present.nonzero()
+    nrow = store.row_index(s[:, None].expand_as(wpos), wpos)  # [m, ctx] store row of each window token, -1 if none
+    present = real & (nrow >= 0)
+    pair_rows, pair_out = nrow[present], present.nonzero()
     pair_lat = latents[pair_out[:, 0]]
     order = torch.argsort(pair_rows)
     pair_rows, pair_lat, pair_out = pair_rows[order], pair_lat[order], pair_out[order]
     uniq, inv = torch.unique(pair_rows, return_inverse=True)
     p0 = next(sae.parameters())
     for c in range(0, uniq.shape[0], batch_size):
-        z = sae.encode(_rows_at(store, hook, uniq[c:c + batch_size]).to(p0.device, p0.dtype)).float().cpu()
+        z = sae.encode(store.rows_at(hook, uniq[c:c + batch_size]).float().to(p0.device, p0.dtype)).float().cpu()
         sel = (inv >= c) & (inv < c + batch_size)
         acts[pair_out[sel, 0], pair_out[sel, 1]] = z[inv[sel] - c, pair_lat[sel]]
     return tokens, acts
@@ -338,13 +316,13 @@ def compute_features(sae: SAE, store: Any, hook: str | None = None, model: Any =
         raise ValueError(f"The SAE reads d_in={sae.d_in} but {hook!r} in {store.path} has width {store.d[hook]}.")
     if cfg.n_bins < 1 or cfg.n_quantiles < 1 or cfg.n_top < 1:
         raise ValueError("n_bins, n_quantiles and n_top must be >= 1.")
-    from interp.sae.evaluate import store_batches
+    from interp.hooks.rows import open_rows
 
     p0 = next(sae.parameters())
     st = _Stream(sae.d_sae, cfg)
     n = len(store)
     bar = tqdm(total=n, desc="features", unit="tok", disable=not progress, dynamic_ncols=True)
-    for x in store_batches(store, hook, 0, n, cfg.batch_size):
+    for _, x in open_rows(store, hook).chunks(cfg.batch_size):
         st.add(sae.encode(x.to(p0.device, p0.dtype)).float().cpu(), st.n)
         bar.update(x.shape[0])
     bar.close()
@@ -352,11 +330,10 @@ def compute_features(sae: SAE, store: Any, hook: str | None = None, model: Any =
     q_rows, q_vals, q_edges = _quantile_examples(st, cfg.n_quantiles)
     st.top_row[st.top_val <= 0] = -1
     st.top_val.clamp_min_(0)
-    meta_rows = _row_meta(store)
     rows = torch.cat([st.top_row.reshape(-1), q_rows.reshape(-1)])
     lats = torch.cat([torch.arange(d).repeat_interleave(cfg.n_top),
                       torch.arange(d).repeat_interleave(cfg.n_quantiles * cfg.n_per_quantile)])
-    toks, acts = context_windows(sae, store, hook, rows, lats, cfg.ctx_left, cfg.ctx_right, cfg.batch_size, meta_rows)
+    toks, acts = context_windows(sae, store, hook, rows, lats, cfg.ctx_left, cfg.ctx_right, cfg.batch_size)
     nt = d * cfg.n_top
     hist = st.hist.view(d, cfg.n_bins, 2).sum(-1)
     R = torch.where(st.R > 0, st.R, torch.ones_like(st.R))

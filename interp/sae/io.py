@@ -8,13 +8,16 @@ A folder holds two files::
                              (+ threshold [d_sae] for JumpReLU)
 
 What SAELens calls each of our architectures (its ``SAE.load_from_disk`` reads
-``cfg["architecture"]``)::
+``cfg["architecture"]``) is the architecture's own ``saelens_arch``; today::
 
     relu_l1   -> "standard"   ReLU(x @ W_enc + b_enc)
     topk      -> "topk"       (+ "k"); TopK then ReLU
     jumprelu  -> "jumprelu"   ReLU(h) * (h > threshold)
     batchtopk -> "jumprelu"   SAELens saves BatchTopK for inference as JumpReLU with its
     matryoshka                learned global threshold; we do the same
+
+and a SAELens folder of architecture ``a`` loads as the architecture that declares
+``saelens_arch = a`` with ``loads_saelens`` (relu_l1, topk, jumprelu).
 
 Our own ``arch`` and config are kept under ``metadata["interp"]`` (SAELens 6
 keeps unknown metadata keys), so an interp-saved SAE loads back as the same class.
@@ -36,7 +39,6 @@ weights are read; never pickles.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +47,23 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from interp.io import read_json, write_atomic, write_json_atomic
-from interp.sae.base import SAE, SAEConfig, make_sae
+from interp.sae.base import SAE, SAEConfig, arch_class, architectures, make_sae
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 SAELENS_VERSION = "6.12.0"  # the format we write (SAELens >= 6.0 reads "metadata")
 
-TO_SAELENS = {"relu_l1": "standard", "topk": "topk", "jumprelu": "jumprelu", "batchtopk": "jumprelu",
-              "matryoshka": "jumprelu"}
-FROM_SAELENS = {"standard": "relu_l1", "topk": "topk", "jumprelu": "jumprelu"}
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
            "torch.float32": torch.float32, "torch.float16": torch.float16, "torch.bfloat16": torch.bfloat16}
 
 
 class SAEFormatError(ValueError):
     """A folder is not a readable SAELens SAE, or uses a feature we cannot represent."""
+
+
+def _from_saelens() -> dict[str, str]:
+    """SAELens architecture name -> the interp architecture its folders load as."""
+    return {arch_class(a).saelens_arch: a for a in architectures() if arch_class(a).loads_saelens}
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -83,8 +87,10 @@ def _threshold(sae: SAE) -> torch.Tensor | None:
 def saelens_state(sae: SAE) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(cfg_dict, tensors)`` that SAELens 6.x loads as an equivalent SAE (input scale folded in)."""
     cfg = sae.cfg
-    if cfg.arch not in TO_SAELENS:
-        raise SAEFormatError(f"SAELens has no equivalent of arch {cfg.arch!r}; savable archs: {sorted(TO_SAELENS)}.")
+    arch = type(sae).saelens_arch
+    if arch is None:
+        savable = [a for a in architectures() if arch_class(a).saelens_arch]
+        raise SAEFormatError(f"SAELens has no equivalent of arch {cfg.arch!r}; savable archs: {savable}.")
     s = float(cfg.input_scale)
     tensors = {
         "W_enc": (sae.W_enc * s).contiguous(),
@@ -92,7 +98,6 @@ def saelens_state(sae: SAE) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         "W_dec": (sae.W_dec / s).contiguous(),
         "b_dec": (sae.b_dec / s).contiguous(),
     }
-    arch = TO_SAELENS[cfg.arch]
     if arch == "jumprelu":
         thr = _threshold(sae)
         if thr is None:
@@ -190,13 +195,14 @@ def load_sae(path: str | Path, device: str | torch.device | None = None) -> SAE:
     if interp_meta is not None:
         sae_cfg = SAEConfig.from_json(interp_meta["config"])
     else:
-        if arch not in FROM_SAELENS:
+        native = _from_saelens()
+        if arch not in native:
             raise SAEFormatError(
                 f"{path / CFG_FILE}: SAELens architecture {arch!r} is not supported here; "
-                f"supported: {sorted(FROM_SAELENS)} (BatchTopK is saved by SAELens as 'jumprelu')."
+                f"supported: {sorted(native)} (BatchTopK is saved by SAELens as 'jumprelu')."
             )
         meta = cfg["metadata"]
-        sae_cfg = SAEConfig(arch=FROM_SAELENS[arch], d_in=int(cfg["d_in"]), d_sae=int(cfg["d_sae"]),
+        sae_cfg = SAEConfig(arch=native[arch], d_in=int(cfg["d_in"]), d_sae=int(cfg["d_sae"]),
                             k=int(cfg["k"]) if arch == "topk" else None, hook=meta.get("hook_name"),
                             model=meta.get("model_name"))
     missing = [k for k in ("W_enc", "b_enc", "W_dec", "b_dec") if k not in tensors]
@@ -240,11 +246,6 @@ def _set_threshold(sae: SAE, thr: torch.Tensor, path: Path) -> None:
         state["threshold"].copy_(thr.reshape(state["threshold"].shape) if state["threshold"].numel() > 1 else thr.max())
     else:
         raise SAEFormatError(f"{path}: the saved threshold has nowhere to go in {type(sae).__name__}.")
-
-
-def sae_cfg_json(path: str | Path) -> dict[str, Any]:
-    """The raw ``cfg.json`` of an SAE folder (for display)."""
-    return json.loads((Path(path) / CFG_FILE).read_text())
 
 
 def open_sae(path: str | Path) -> tuple[SAE, Path, Any]:

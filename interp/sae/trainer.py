@@ -28,6 +28,7 @@ the per-latent "tokens since last fired" counters (dead latents feed AuxK and th
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -126,7 +127,7 @@ class SAETrainer:
         if cfg.sae.d_in not in (0, None) and cfg.sae.d_in != d_in:
             raise SourceError(f"SAEConfig.d_in={cfg.sae.d_in} but the activations have width {d_in}; set d_in=0 to take it from the data.")
         self.cfg, self.info, self.total_steps = cfg, info, total_steps
-        sae_cfg = dataclasses.replace(cfg.sae, d_in=d_in, extra=dict(cfg.sae.extra))
+        sae_cfg = copy.deepcopy(dataclasses.replace(cfg.sae, d_in=d_in))  # the SAE's own (input_scale is set below)
         torch.manual_seed(cfg.seed)
         sae = make_sae(sae_cfg)
         sae.reset_parameters(torch.Generator().manual_seed(cfg.seed))
@@ -190,6 +191,10 @@ class SAETrainer:
 
 def _check_resume(meta: dict[str, Any], cfg: TrainConfig, name: str) -> None:
     saved, now = meta.get("train", {}), cfg.to_json()
+    try:  # a checkpoint written before per-architecture configs records the old flat SAEConfig
+        saved = TrainConfig.from_json(saved).to_json()
+    except (KeyError, TypeError, ValueError):
+        pass
     diff = sorted(k for k in set(saved) | set(now) if k not in _RESUME_FREE and saved.get(k) != now.get(k))
     if diff:
         raise CheckpointError(f"The checkpoint in {cfg.checkpoint_dir} was made with different settings ({', '.join(diff)}) "

@@ -17,7 +17,7 @@ from interp.datasets import load_texts, tokenize_corpus
 from interp.hooks import capture
 from interp.models import load_model
 from interp.sae import SAEConfig, TrainConfig, load_sae
-from interp.sae.cli import sae_run
+from interp.sae.pipeline import SAERunConfig, train_sae_run
 from interp.sae.features import unembedding
 
 HOOK = "blocks.1.hook_resid_post"  # the last residual stream: its effect on the logits is direct
@@ -32,7 +32,8 @@ def trained(tmp_path_factory):
     store = capture(model, corpus, [HOOK], out=root / "store", progress=False)
     cfg = SAEConfig(arch="topk", d_in=0, d_sae=256, k=8)
     train = TrainConfig(sae=cfg, total_tokens=40 * 512, batch_size=512, lr=3e-3, seed=0, progress=False)
-    run = sae_run(store, cfg, train, hook=HOOK, model=model, evaluate=False, features=False, runs_root=root / "runs")
+    run = train_sae_run(store, train, SAERunConfig(evaluate=False, features=False), hook=HOOK, model=model,
+                        root=root / "runs")
     tokens = corpus.tokens[-8:]  # [8, 64]
     with torch.no_grad():
         clean = model(tokens)  # [8, 64, vocab]

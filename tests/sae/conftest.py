@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.sae import SAEConfig, TrainConfig, train_sae
+from interp.sae import SAEConfig, TrainConfig, arch_class, train_sae
 from interp.sae.synthetic import SyntheticConfig, SyntheticData
 
 
@@ -25,7 +25,7 @@ def toy_data() -> tuple[SyntheticData, torch.Tensor]:
 
 
 def quick_train(x: torch.Tensor, arch: str, steps: int = 150, batch_size: int = 256, **kw) -> "TrainResult":  # noqa: F821
-    sae_kw = {k: kw.pop(k) for k in list(kw) if k in SAEConfig.__dataclass_fields__}
+    sae_kw = {k: kw.pop(k) for k in list(kw) if k in arch_class(arch).Config.__dataclass_fields__}
     sae = SAEConfig(arch=arch, d_in=0, d_sae=sae_kw.pop("d_sae", 128), k=sae_kw.pop("k", 4), **sae_kw)
     cfg = TrainConfig(sae=sae, total_tokens=steps * batch_size, batch_size=batch_size, lr=kw.pop("lr", 3e-3),
                       warmup_steps=kw.pop("warmup_steps", 5), log_every=kw.pop("log_every", 5), progress=False, **kw)

@@ -8,7 +8,7 @@ import pytest
 
 from interp.cli import main
 from interp.runs import list_runs
-from interp.sae import load_sae
+from interp.sae import SAEConfig, arch_class, architectures, load_sae
 
 CONTRACT = ["l0", "mse", "fvu", "explained_variance", "cos_sim", "l2_ratio", "dead_frac", "dense_frac",
             "ce_loss_clean", "ce_loss_sae", "ce_loss_zero", "ce_loss_score", "kl"]
@@ -53,3 +53,37 @@ def test_train_eval_features_on_a_toy_lm_capture(tmp_path, capsys):
 def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     assert main(["sae", "eval", "--sae", str(tmp_path / "missing"), "--store", str(tmp_path)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def toy_capture(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("sae-archs") / "runs"
+    assert main(["capture", "--model", "toy:toylm", "--hooks", "blocks.0.hook_resid_post", "--max-seqs", "10",
+                 "--seq-len", "16", "--runs", str(runs)]) == 0
+    return runs, list_runs(runs, kind="capture")[0]
+
+
+@pytest.mark.parametrize("arch", architectures())
+def test_every_architecture_trains_from_the_cli(arch, toy_capture):
+    runs, capture = toy_capture
+    opts = {"relu_l1": ["--opt", "l1_coeff=2"], "matryoshka": ["--opt", "prefixes=[16, 64]"]}.get(arch, [])
+    assert main(["sae", "train", "--store", str(capture.path), "--arch", arch, "--d-sae", "64", "--k", "4",
+                 "--tokens", "512", "--batch-size", "64", "--eval-seqs", "1", "--no-features", "--runs", str(runs),
+                 *opts]) == 0
+    run = next(r for r in list_runs(runs, kind="sae") if r.config["arch"] == arch)
+    assert run.status == "complete" and run.metrics["train_steps"] == 512 // 64 and "ce_loss_score" in run.metrics
+    sae = load_sae(run.artifact("sae"))
+    assert sae.cfg.arch == arch and sae.d_sae == 64 and (sae.cfg.k == 4) == arch_class(arch).needs_k
+    assert run.config["sae_config"] == SAEConfig.from_json(run.config["sae_config"]).to_json()
+    if opts:
+        name, value = opts[1].split("=")
+        assert getattr(sae.cfg, name) == json.loads(value)
+
+
+def test_bad_architecture_options_are_refused(toy_capture, capsys):
+    runs, capture = toy_capture
+    assert main(["sae", "train", "--store", str(capture.path), "--arch", "topk", "--opt", "l1_coeff=2",
+                 "--runs", str(runs)]) == 2
+    assert "l1_coeff=2" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sae", "train", "--store", str(capture.path), "--arch", "nope"])

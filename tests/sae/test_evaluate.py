@@ -7,7 +7,7 @@ import torch
 from .sae_helpers import identity_sae, make
 
 from interp.hooks import capture
-from interp.sae import evaluate, held_out_start, reconstruction_metrics, splice_metrics
+from interp.sae import evaluate, reconstruction_metrics, splice_metrics
 from interp.sae.evaluate import is_causal_lm
 
 HOOK = "blocks.1.hook_resid_post"
@@ -79,7 +79,7 @@ def test_splice_replaces_only_real_positions_after_the_prefix():
 def test_evaluate_on_a_store_uses_held_out_sequences(tiny_model, tmp_path):
     tokens = torch.randint(0, 50, (10, 12), generator=torch.Generator().manual_seed(3))
     store = capture(tiny_model, tokens, [HOOK], out=tmp_path / "store", tokens_per_shard=25, progress=False)
-    start = held_out_start(store, 0.2)
+    start = store.split_sequences(0.2)[1].row_range[0]
     meta = store.meta(start, len(store))
     assert set(meta["seq_id"].tolist()) == {8, 9} and start == 8 * 12
     res = evaluate(identity_sae(32), store, tiny_model, held_out=0.2)
@@ -108,14 +108,14 @@ def test_topk_sae_on_the_toy_lm_keeps_most_of_its_loss(tmp_path):
     from interp.datasets import load_texts, tokenize_corpus
     from interp.models import load_model
     from interp.sae import SAEConfig, TrainConfig
-    from interp.sae.cli import sae_run
+    from interp.sae.pipeline import SAERunConfig, train_sae_run
 
     model = load_model("toy:toylm", device="cpu")
     corpus = tokenize_corpus(model.tokenizer, load_texts(), 128, max_seqs=128)
     store = capture(model, corpus, [HOOK], out=tmp_path / "store", progress=False)
     cfg = SAEConfig(arch="topk", d_in=0, d_sae=1024, k=16, hook=HOOK)
-    run = sae_run(store, cfg, TrainConfig(sae=cfg, total_tokens=4 * len(store), batch_size=512, lr=2e-3, progress=False),
-                  model=model, features=False, runs_root=tmp_path / "runs")
+    run = train_sae_run(store, TrainConfig(sae=cfg, total_tokens=4 * len(store), batch_size=512, lr=2e-3, progress=False),
+                        SAERunConfig(features=False), model=model, root=tmp_path / "runs")
     m = run.metrics
     assert m["l0"] <= 16 and m["fvu"] < 0.35 and m["ce_loss_score"] >= 0.8, m
     assert m["ce_loss_clean"] < m["ce_loss_sae"] < m["ce_loss_zero"]

@@ -1,7 +1,7 @@
 import torch
 
 from interp.sae import SAEConfig, make_sae
-from interp.sae.jumprelu import JumpReLUFn, StepFn
+from interp.sae.archs.jumprelu import JumpReLUFn, StepFn
 
 from .conftest import quick_train
 

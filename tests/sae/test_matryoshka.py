@@ -9,7 +9,7 @@ from .conftest import quick_train
 
 def test_prefix_losses_and_validation():
     torch.manual_seed(0)
-    sae = make_sae(SAEConfig(arch="matryoshka", d_in=8, d_sae=32, k=3, extra={"prefixes": [4, 16, 32]}))
+    sae = make_sae(SAEConfig(arch="matryoshka", d_in=8, d_sae=32, k=3, prefixes=[4, 16, 32]))
     x = torch.randn(40, 8)
     out = sae.loss(x)
     z = sae.batch_topk(sae.pre_acts(x))
@@ -18,14 +18,14 @@ def test_prefix_losses_and_validation():
     assert torch.allclose(out.x_hat, z @ sae.W_dec + sae.b_dec, atol=1e-6)
     assert torch.allclose(out.loss, out.parts["mse"] + expect)
     with pytest.raises(ValueError, match="prefixes"):
-        make_sae(SAEConfig(arch="matryoshka", d_in=8, d_sae=32, k=3, extra={"prefixes": [16, 4, 32]}))
+        make_sae(SAEConfig(arch="matryoshka", d_in=8, d_sae=32, k=3, prefixes=[16, 4, 32]))
     with pytest.raises(ValueError, match="prefixes"):
-        make_sae(SAEConfig(arch="matryoshka", d_in=8, d_sae=32, k=3, extra={"prefixes": [4, 16]}))
+        make_sae(SAEConfig(arch="matryoshka", d_in=8, d_sae=32, k=3, prefixes=[4, 16]))
 
 
 def test_first_prefix_reconstructs_alone_better_than_plain_batchtopk(toy_data):
     _, x = toy_data
-    kw = dict(extra={"prefixes": [16, 128]})
+    kw = dict(prefixes=[16, 128])
     mat = quick_train(x, "matryoshka", **kw).sae
     plain = quick_train(x, "batchtopk").sae
 

@@ -11,7 +11,7 @@ from interp.hooks import StoreError
 from interp.hooks.store import ActivationStore, StoreWriter
 from interp.sae import SAEConfig, SourceError, TrainConfig, TrainingDiverged, train_sae, train_saes
 from interp.sae.checkpoint import load_checkpoint
-from interp.sae.topk import TopKSAE
+from interp.sae.archs.topk import TopKSAE
 
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
 

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import torch
 
+from interp.sae.archs.topk import TopKConfig, TopKSAE
 from interp.sae.base import SAEOutput, register
-from interp.sae.topk import TopKSAE
 
 
 @register("batchtopk")
 class BatchTopKSAE(TopKSAE):
+    saelens_arch = "jumprelu"  # saved for inference as a JumpReLU with its learned threshold, as SAELens does
+    loads_saelens = False  # (a SAELens JumpReLU folder loads as our jumprelu)
     threshold_momentum = 0.05  # weight of each batch in the running threshold (an EMA)
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, cfg: TopKConfig) -> None:
         super().__init__(cfg)
         self.register_buffer("threshold", torch.zeros(cfg.d_sae))  # [d_sae], all equal
         self.register_buffer("threshold_batches", torch.zeros((), dtype=torch.long))

@@ -17,15 +17,28 @@ reference the fast path is tested against.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from interp.sae.base import SAE, SAEConfig, SAEOutput, register, sq_err
 from interp.sae.sparse_ops import TopKSAEFunction, sparse_decode, topk_latents
 
 
+@dataclass
+class TopKConfig(SAEConfig):
+    k_aux: int | None = None  # AuxK: dead latents used to model the residual (default d_in // 2)
+    aux_coeff: float = 1 / 32  # AuxK loss coefficient
+
+
 @register("topk")
 class TopKSAE(SAE):
-    def __init__(self, cfg: SAEConfig) -> None:
+    Config = TopKConfig
+    needs_k = True
+    saelens_arch = "topk"
+    loads_saelens = True
+
+    def __init__(self, cfg: TopKConfig) -> None:
         if cfg.k is None or not 0 < cfg.k <= cfg.d_sae:
             raise ValueError(f"arch {cfg.arch!r} needs 0 < k <= d_sae, got k={cfg.k} (d_sae={cfg.d_sae}); set SAEConfig.k.")
         super().__init__(cfg)

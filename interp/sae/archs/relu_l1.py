@@ -12,13 +12,23 @@ small random norm, and warms λ up over the first steps of training (the trainer
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from interp.sae.base import SAE, SAEOutput, register
+from interp.sae.base import SAE, SAEConfig, SAEOutput, register
+
+
+@dataclass
+class ReluL1Config(SAEConfig):
+    l1_coeff: float = 5.0  # sparsity coefficient (on |z| * ||W_dec row||)
 
 
 @register("relu_l1")
 class ReluL1SAE(SAE):
+    Config = ReluL1Config
+    saelens_arch = "standard"
+    loads_saelens = True
     unit_norm_decoder = False
     init_decoder_norm = 0.1  # April-2024: decoder rows start as random directions of norm ~0.05-1
 

@@ -13,11 +13,19 @@ and kept positive after each step. The decoder rows are unit-norm.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from interp.sae.base import SAE, SAEConfig, SAEOutput, register
+
+
+@dataclass
+class JumpReLUConfig(SAEConfig):
+    l0_coeff: float = 1.0  # L0 penalty coefficient
+    jumprelu_threshold: float = 0.01  # initial threshold (inputs are scaled so E||x|| = sqrt(d_in))
+    jumprelu_bandwidth: float = 0.05  # straight-through estimator kernel width
 
 
 def _kernel(pre: torch.Tensor, threshold: torch.Tensor, bandwidth: float) -> torch.Tensor:
@@ -59,9 +67,12 @@ class StepFn(torch.autograd.Function):
 
 @register("jumprelu")
 class JumpReLUSAE(SAE):
+    Config = JumpReLUConfig
+    saelens_arch = "jumprelu"
+    loads_saelens = True
     min_threshold = 1e-6
 
-    def __init__(self, cfg: SAEConfig) -> None:
+    def __init__(self, cfg: JumpReLUConfig) -> None:
         super().__init__(cfg)
         self.threshold = torch.nn.Parameter(torch.full((cfg.d_sae,), float(cfg.jumprelu_threshold)))  # [d_sae]
 
