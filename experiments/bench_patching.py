@@ -326,8 +326,7 @@ def main() -> None:
                             f"{key}_acdc_speedup": r["attribution"]["acdc_speedup"],
                             f"{key}_eap_ig_speedup_vs_exact": r["attribution"]["eap_ig_speedup_vs_exact"]})
     with start_run("bench", {**vars(args), "device_name": dev}, slug="bench-patching", root=args.runs) as run:
-        (run.path / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-        run.add_artifact("results", "results.json")
+        run.write_json("results", results)
         run.metrics.update(metrics)
     print(f"run: {run.path}")
 

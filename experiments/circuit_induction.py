@@ -5,12 +5,12 @@
 Writes two ``patching`` runs (denoising, noising) and one ``circuit`` run per method
 (EAP, EAP-IG, ACDC) and prints the numbers: heads found, ablation effects, edges
 kept / total, metric recovered, faithfulness AUC, adversarial KL percentiles.
-Same as ``interp circuits induction``.
+The same command as ``interp circuits induction`` (which calls
+:func:`interp.circuits.pipeline.run_induction_circuit`), with the same options.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -18,9 +18,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from interp.circuits.cli import add_induction_args, run_induction  # noqa: E402
+from interp.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_induction_args(parser)
-    run_induction(parser.parse_args())
+    sys.exit(main(["circuits", "induction", *sys.argv[1:]]))

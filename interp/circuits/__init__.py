@@ -3,13 +3,17 @@
 * :mod:`~interp.circuits.head_scores`: previous-token and induction head scores (Olsson et al. 2022).
 * :mod:`~interp.circuits.metrics`: clean/corrupt tasks and continuous metrics, normalised 1 = clean, 0 = corrupt.
 * :mod:`~interp.circuits.ablation`: zero / mean / resample ablation of heads, MLPs, neurons and SAE latents (fwd_hooks).
-* :mod:`~interp.circuits.patching`: activation patching sweeps (denoising and noising) -> ``patching`` runs.
+* :mod:`~interp.circuits.patching`: activation patching sweeps (denoising and noising).
 * :mod:`~interp.circuits.graph`: the edge graph (q/k/v-separate head inputs) and a forward pass that cuts edges.
 * :mod:`~interp.circuits.attribution`: EAP and EAP-IG edge scores.
 * :mod:`~interp.circuits.discovery`: ACDC pruning and top-n circuits; :mod:`~interp.circuits.faithfulness` curves;
-  :mod:`~interp.circuits.adversarial` per-input worst cases; :mod:`~interp.circuits.circuit_run` -> ``circuit`` runs.
+  :mod:`~interp.circuits.adversarial` per-input worst cases.
 * :mod:`~interp.circuits.fourier`: the modular-addition algorithm's key frequencies and restricted/excluded losses
-  (Nanda et al. 2023) -> ``fourier`` runs.
+  (Nanda et al. 2023).
+* :mod:`~interp.circuits.induction_circuit`: the induction known answer, every method above on ``toy:induction``.
+* :mod:`~interp.circuits.writers`: ``patching``, ``circuit`` and ``fourier`` runs
+  (``write_<kind>_run(result, *, spec, config, root=None, slug=None)``).
+* :mod:`~interp.circuits.pipeline`: model spec + config -> runs (what the CLI, experiments and demo call).
 
 Everything is checked against the shipped ``toy:induction`` model, whose circuit is known.
 """
@@ -23,7 +27,6 @@ from interp.circuits.ablation import (
 )
 from interp.circuits.adversarial import adversarial_eval
 from interp.circuits.attribution import edge_attribution, task_attribution
-from interp.circuits.circuit_run import save_circuit_run
 from interp.circuits.discovery import Circuit, acdc, top_n_circuit
 from interp.circuits.faithfulness import CircuitEval, faithfulness_curve
 from interp.circuits.fourier import (
@@ -34,19 +37,21 @@ from interp.circuits.fourier import (
     fourier_basis,
     key_frequencies,
     restricted_logits,
-    write_fourier_run,
 )
 from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations
 from interp.circuits.head_scores import induction_score, previous_token_score
 from interp.circuits.metrics import Task, induction_task, metric_per_input, normalise
-from interp.circuits.patching import patching_sweep, save_patching_run
+from interp.circuits.patching import PatchingResult, patching_sweep
+from interp.circuits.pipeline import FourierConfig, InductionCircuitConfig, run_fourier, run_induction_circuit
+from interp.circuits.writers import CircuitResult, write_circuit_run, write_fourier_run, write_patching_run
 
 __all__ = [
-    "Ablation", "Circuit", "CircuitEval", "EdgeGraph", "EdgeRun", "Task", "acdc", "adversarial_eval",
-    "edge_attribution", "faithfulness_curve", "head_ablation_hooks", "induction_score", "induction_task",
-    "metric_per_input", "mlp_ablation_hooks", "neuron_ablation_hooks", "node_activations", "normalise",
-    "patching_sweep", "previous_token_score", "sae_latent_ablation_hooks", "save_circuit_run", "save_patching_run",
-    "task_attribution", "top_n_circuit",
+    "Ablation", "Circuit", "CircuitEval", "CircuitResult", "EdgeGraph", "EdgeRun", "PatchingResult", "Task", "acdc",
+    "adversarial_eval", "edge_attribution", "faithfulness_curve", "head_ablation_hooks", "induction_score",
+    "induction_task", "metric_per_input", "mlp_ablation_hooks", "neuron_ablation_hooks", "node_activations",
+    "normalise", "patching_sweep", "previous_token_score", "sae_latent_ablation_hooks", "task_attribution",
+    "top_n_circuit", "write_circuit_run", "write_patching_run",
     "FourierResult", "embedding_frequency_norms", "excluded_logits", "fourier_analysis", "fourier_basis",
     "key_frequencies", "restricted_logits", "write_fourier_run",
+    "FourierConfig", "InductionCircuitConfig", "run_fourier", "run_induction_circuit",
 ]

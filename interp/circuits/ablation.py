@@ -11,8 +11,8 @@ information about the current input:
   off-distribution choice).
 
 Components are addressed through TransformerLens hook names, so every function
-here returns a ``fwd_hooks`` list for ``model.hooks(fwd_hooks=...)`` /
-``model.run_with_hooks``:
+here returns a ``fwd_hooks`` list for :func:`interp.hooks.forward.forward`
+(``forward(model, tokens, fwd_hooks=...)``):
 
 ==============  =================================  ============================
 component       hook                               indexed by
@@ -39,6 +39,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from interp.hooks.forward import cache_hooks
 from interp.models import model_device
 
 KINDS = ("zero", "mean", "resample")
@@ -68,25 +69,6 @@ class Ablation:
             raise ValueError("A mean ablation needs reference tokens: Ablation('mean', reference=tokens).")
         if self.kind == "resample" and self.corrupt is None:
             raise ValueError("A resample ablation needs corrupted inputs: Ablation('resample', corrupt=tokens).")
-
-
-def cache_hooks(model: Any, tokens: torch.Tensor, hooks: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Activations of ``hooks`` on ``tokens`` in one forward pass (no grad)."""
-    store: dict[str, torch.Tensor] = {}
-
-    def save(name: str) -> Callable[..., torch.Tensor]:
-        def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
-            store[name] = act.detach().clone()
-            return act
-
-        return fn
-
-    with torch.no_grad(), model.hooks(fwd_hooks=[(h, save(h)) for h in hooks]):
-        model(tokens.to(model_device(model)))
-    missing = [h for h in hooks if h not in store]
-    if missing:
-        raise ValueError(f"Hooks {missing} did not fire on this model; check the names against model.hook_dict.")
-    return store
 
 
 def _replacement(model: Any, hook: str, ablation: Ablation) -> torch.Tensor | None:

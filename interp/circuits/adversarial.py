@@ -46,11 +46,3 @@ def adversarial_eval(
     return {"kl": kl.tolist(), "recovered": recovered.tolist(), "worst": worst,
             "percentiles": {str(int(p) if float(p).is_integer() else p): float(v) for p, v in zip(percentiles, q)},
             "mean_kl": float(kl.mean())}
-
-
-def tokenizer_decoder(model: Any) -> Callable[[Sequence[int]], str] | None:
-    """A decode function from the model's tokenizer, or None for tokenizer-less toys."""
-    tok = getattr(model, "tokenizer", None)
-    if tok is None:
-        return None
-    return lambda ids: tok.decode(list(ids))

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations, patch_values
 from interp.circuits.metrics import Task, metric_fn
-from interp.models import model_device
+from interp.hooks.forward import forward
 
 METHODS = ("eap", "eap-ig")
 IG_PATHS = ("edges", "inputs")
@@ -111,8 +111,7 @@ def task_attribution(
     total = torch.zeros_like(graph.valid, dtype=torch.float32)
     for lo in tqdm(range(0, n, batch_size), desc=f"{method} attribution", disable=not progress):
         sub = task.subset(slice(lo, lo + batch_size))
-        with torch.no_grad():
-            clean_logits = model(sub.clean.to(model_device(model))) if metric == "kl" else None
+        clean_logits = forward(model, sub.clean).logits if metric == "kl" else None
         fn = metric_fn(metric, sub, clean_logits)
         patch = patch_values(model, graph, sub.clean, ablation, corrupt=sub.corrupt, reference=task.clean)
         total += edge_attribution(model, graph, sub.clean, patch, fn, 1 if method == "eap" else steps, path) * len(sub)

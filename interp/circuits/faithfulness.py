@@ -30,7 +30,7 @@ import torch
 from interp.circuits.graph import EdgeGraph, EdgeRun, patch_values
 from interp.circuits.metrics import Task, metric_per_input, normalise
 from interp.circuits.patching import ReadOut, fan_out
-from interp.models import model_device
+from interp.hooks.forward import forward
 
 TRIALS_PER_PASS = 64  # rows (masks x inputs) per forward pass when evaluating many masks
 
@@ -181,9 +181,7 @@ class CircuitEval:
     @classmethod
     def prepare(cls, model: Any, graph: EdgeGraph, task: Task, metric: str = "logit_diff",
                 ablation: str = "corrupt") -> "CircuitEval":
-        with torch.no_grad():
-            clean_logits = model(task.clean.to(model_device(model)))
-            corrupt_logits = model(task.corrupt.to(model_device(model)))
+        clean_logits, corrupt_logits = forward(model, task.clean).logits, forward(model, task.corrupt).logits
         clean = metric_per_input(metric, clean_logits, task, clean_logits).mean().item()
         corrupt = metric_per_input(metric, corrupt_logits, task, clean_logits).mean().item()
         patch = patch_values(model, graph, task.clean, ablation, corrupt=task.corrupt, reference=task.clean)

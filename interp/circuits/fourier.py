@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from interp.models import model_device
+from interp.hooks.forward import forward
 
 
 def fourier_basis(p: int) -> tuple[torch.Tensor, list[str]]:
@@ -125,13 +125,12 @@ def modadd_inputs(p: int, eq_token: int | None = None) -> tuple[torch.Tensor, to
     return torch.stack([a, b, eq], dim=1), (a + b) % p
 
 
-@torch.no_grad()
 def modadd_logits(model: Any, batch_size: int = 4096) -> torch.Tensor:
     """Logits at the answer position for every input ``(a, b)``, a-major: [p*p, p]."""
     p = modadd_p(model)
     tokens, _ = modadd_inputs(p, int(model.toy_config.extra.get("eq_token", p)))
-    device = model_device(model)
-    out = [model(tokens[i : i + batch_size].to(device))[:, -1].float().cpu() for i in range(0, len(tokens), batch_size)]
+    out = [forward(model, tokens[i : i + batch_size]).logits[:, -1].float().cpu()
+           for i in range(0, len(tokens), batch_size)]
     return torch.cat(out)
 
 
@@ -238,36 +237,3 @@ def _train_mask(model: Any, p: int) -> torch.Tensor | None:
     mask = torch.zeros(p * p, dtype=torch.bool)
     mask[train_x[:, 0] * p + train_x[:, 1]] = True
     return mask
-
-
-def write_fourier_run(result: FourierResult, model: str = "toy:modadd", config: dict[str, Any] | None = None,
-                      root: Any = None) -> Any:
-    """Record a ``fourier`` run (docs/runs.md): metrics, ``fourier.json`` and ``fourier.safetensors``."""
-    from safetensors.torch import save_file
-
-    from interp.io import write_atomic, write_json_atomic
-    from interp.runs import start_run
-
-    cfg = {"model": model, "p": result.p, **(config or {})}
-    with start_run("fourier", cfg, model=model, slug=f"{model}-fourier", root=root) as run:
-        tensors = {"embed_norms": result.embed_norms.contiguous(), "logit_norms": result.logit_norms.contiguous()}
-        write_atomic(run.path / "fourier.safetensors", lambda p: save_file(tensors, str(p)))
-        run.add_artifact("norms", "fourier.safetensors")
-        summary = {
-            "p": result.p, "key_freqs": result.key_freqs, "key_norm_fraction": result.key_norm_fraction,
-            "clean_loss": result.clean_loss, "restricted_loss": result.restricted_loss,
-            "excluded_loss": result.excluded_loss, "chance_loss": result.chance_loss,
-            "clean_acc": result.clean_acc, "restricted_acc": result.restricted_acc, "excluded_acc": result.excluded_acc,
-            "excluded_loss_per_freq": {str(k): v for k, v in result.excluded_loss_per_freq.items()},
-            "train_losses": result.train_losses,
-            "embed_norms": result.embed_norms.tolist(), "logit_norms": result.logit_norms.tolist(),
-        }
-        write_json_atomic(run.path / "fourier.json", summary, indent=2)
-        run.add_artifact("results", "fourier.json")
-        run.metrics.update({
-            "key_freqs": " ".join(map(str, result.key_freqs)), "n_key_freqs": len(result.key_freqs),
-            "key_norm_fraction": round(result.key_norm_fraction, 4), "clean_loss": round(result.clean_loss, 5),
-            "restricted_loss": round(result.restricted_loss, 5), "excluded_loss": round(result.excluded_loss, 4),
-            "chance_loss": round(result.chance_loss, 4),
-        })
-    return run

@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 import torch
 
-from interp.models import model_device
+from interp.hooks.forward import forward
 
 QKV = ("q", "k", "v")
 
@@ -294,10 +294,15 @@ class EdgeRun:
         return [(name, make[what[0]](*what[1:])) for name, what in self.hook_names(self.g)]
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits [batch, pos, vocab] of the run with the cuts; grads flow if enabled."""
+        """Logits [batch, pos, vocab] of the run with the cuts; grads flow if enabled (attribution).
+
+        The hook names were checked when the graph was built (:meth:`EdgeGraph.from_model`), so
+        the thousands of passes of ACDC and edge patching do not read ``model.hook_dict`` again
+        (``check=False``).
+        """
         self.cur, self.resid, self.probes, self._head_probes = [], {}, {}, {}
-        with self.model.hooks(fwd_hooks=self.fwd_hooks()):
-            logits = self.model(tokens.to(model_device(self.model)))
+        logits = forward(self.model, tokens, fwd_hooks=self.fwd_hooks(), grad=torch.is_grad_enabled(),
+                         check=False).logits
         if len(self.cur) != len(self.g.src):
             raise RuntimeError(f"Collected {len(self.cur)} node activations, expected {len(self.g.src)}: "
                                "a hook did not fire (is this a TransformerLens-style decoder?).")

@@ -29,6 +29,7 @@ hand-built patterns and reused on a cache you already have.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -71,3 +72,27 @@ def induction_score(model: Any, tokens: torch.Tensor, segment_len: int) -> torch
     """
     patterns = attention_patterns(model, tokens)  # [layer, batch, head, q, k]
     return torch.stack([induction_score_from_pattern(p, segment_len) for p in patterns]).cpu()
+
+
+@dataclass
+class HeadScores:
+    """Every head's previous-token and induction score on repeated random tokens, and the two halves' losses."""
+
+    previous_token: torch.Tensor  # [n_layers, n_heads]
+    induction: torch.Tensor  # [n_layers, n_heads]
+    first_half_loss: float  # loss on the random first copy (chance for a copying model)
+    repeat_loss: float  # loss on the repeat (low once induction heads copy)
+    segment_len: int
+    n_seq: int
+
+
+def induction_head_scores(model: Any, segment_len: int, n_seq: int = 64, seed: int = 1234) -> HeadScores:
+    """Score every head on ``n_seq`` seeded sequences ``[BOS] r r`` with ``|r| = segment_len``."""
+    from interp.datasets.synthetic import half_losses, induction_eval_batch
+
+    tokens, first, second = induction_eval_batch(n_seq, segment_len, model.cfg.d_vocab,
+                                                 torch.Generator().manual_seed(seed))
+    prev = previous_token_score(model, tokens)  # [layer, head]
+    ind = induction_score(model, tokens, segment_len)
+    first_loss, repeat_loss = half_losses(forward(model, tokens).logits, tokens, first, second)
+    return HeadScores(prev, ind, first_loss, repeat_loss, segment_len, n_seq)

@@ -10,35 +10,39 @@ against that answer and writes the runs:
 1. head scores name the previous-token head (layer 0) and the induction heads (layer 1);
 2. ablating the induction heads removes the in-context loss drop (repeat-half loss
    back to the first-half loss);
-3. activation patching (``patching`` runs, denoising and noising);
-4. EAP, EAP-IG and ACDC circuits (``circuit`` runs) with faithfulness curves and an
-   adversarial evaluation, and whether each circuit contains the
-   previous-token head -> induction head key edge.
+3. activation patching sweeps (denoising and noising);
+4. EAP, EAP-IG and ACDC circuits with faithfulness curves and an adversarial
+   evaluation, and whether each circuit contains the previous-token head ->
+   induction head key edge.
 
-``experiments/circuit_induction.py`` runs it at full size; the demo and the tests
-run it small.
+:func:`induction_circuit` computes all of it; :func:`interp.circuits.pipeline.run_induction_circuit`
+loads the model, writes the ``patching`` and ``circuit`` runs and is what the CLI
+(``interp circuits induction``), ``experiments/circuit_induction.py`` (full size), the
+demo and the tests (small) call.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
-from interp.circuits.ablation import Ablation, cache_hooks, head_ablation_hooks
+from interp.circuits.ablation import Ablation, head_ablation_hooks
 from interp.circuits.adversarial import adversarial_eval
 from interp.circuits.attribution import edge_patching, task_attribution
-from interp.circuits.circuit_run import save_circuit_run
 from interp.circuits.discovery import Circuit, acdc, top_n_circuit
 from interp.circuits.faithfulness import CircuitEval, faithfulness_curve
 from interp.circuits.graph import EdgeGraph
 from interp.circuits.head_scores import induction_score, previous_token_score
 from interp.circuits.metrics import induction_task
-from interp.circuits.patching import patching_sweep, save_patching_run
+from interp.circuits.patching import PatchingResult, patching_sweep
+from interp.circuits.writers import CircuitResult
 from interp.datasets.synthetic import half_losses, induction_eval_batch
-from interp.models import model_device
+from interp.hooks.forward import cache_hooks, forward
+
+CORRUPTION = "first copy resampled (symmetric token replacement)"  # what induction_task's corrupt prompts are
 
 
 @dataclass
@@ -58,6 +62,16 @@ class InductionCircuitConfig:
     patching: tuple[str, ...] = ("denoising", "noising")  # directions of the patching sweeps written
     budget_fraction: float = 0.05  # "<= 5 % of edges" checkpoint reported on each curve
     compare_rankings: bool = True  # also rank by exact edge patching and EAP-IG's inputs path (AUCs only)
+
+
+@dataclass
+class InductionCircuitResult:
+    """What :func:`induction_circuit` found: the numbers, and what the ``patching`` / ``circuit`` runs record."""
+
+    summary: dict[str, Any]  # heads, losses, endpoint values, per-method circuit summaries, ranking AUCs
+    task: str  # the discovery task, e.g. "induction_task(n=32, segment=20, seed=1)"
+    patching: dict[str, PatchingResult] = field(default_factory=dict)  # direction -> sweeps
+    circuits: dict[str, CircuitResult] = field(default_factory=dict)  # method -> circuit
 
 
 def head_output_norms(model: Any, tokens: torch.Tensor) -> torch.Tensor:
@@ -103,8 +117,7 @@ def ablation_losses(model: Any, heads: list[tuple[int, int]], kind: str, segment
     ablation = Ablation(kind, reference=other if kind == "mean" else None,
                         corrupt=other if kind == "resample" else None)
     hooks = head_ablation_hooks(model, heads, ablation) if heads else []
-    with torch.no_grad(), model.hooks(fwd_hooks=hooks):
-        logits = model(tokens.to(model_device(model)))
+    logits = forward(model, tokens, fwd_hooks=hooks).logits  # [n, pos, vocab]
     return half_losses(logits, tokens.to(logits.device), first, second)
 
 
@@ -134,21 +147,18 @@ def path_edges(
     return kept
 
 
-def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, model: Any = None,
-                          progress: bool = True) -> dict[str, Any]:
-    """Everything in the module docstring; returns the numbers and the runs written."""
-    from interp.models import load_model
-
-    model = model if model is not None else load_model(cfg.model)
+def induction_circuit(model: Any, cfg: InductionCircuitConfig, progress: bool = True) -> InductionCircuitResult:
+    """Everything in the module docstring, on a loaded ``toy:induction``-like model; writes nothing."""
     seg = cfg.segment_len or int(model.toy_config.extra["eval_segment"])
     vocab = model.cfg.d_vocab
     task = induction_task(cfg.n_prompts, seg, vocab, seed=cfg.seed)
     heads = find_heads(model, task.clean, seg)
     prev, ih, ihs = heads["prev_token_head"], heads["induction_head"], heads["induction_heads"]
-    out: dict[str, Any] = {"config": asdict(cfg), "runs": [],
+    out: dict[str, Any] = {"config": asdict(cfg),
                            "prev_token_head": f"L{prev[0]}H{prev[1]}", "induction_head": f"L{ih[0]}H{ih[1]}",
                            "induction_heads": [f"L{l}H{h}" for l, h in ihs],
                            "silent_heads": [f"L{l}H{h}" for l, h in heads["silent_heads"]]}
+    result = InductionCircuitResult(out, f"induction_task(n={cfg.n_prompts}, segment={seg}, seed={cfg.seed})")
     # Ablations: the in-context loss drop with and without the induction heads.
     first, repeat = ablation_losses(model, [], "zero", seg, cfg.seed)
     out["losses"] = {"clean": {"first_half": first, "repeat": repeat}}
@@ -157,14 +167,9 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
             f, r = ablation_losses(model, hs, kind, seg, cfg.seed)
             out["losses"][f"{label}/{kind}"] = {"first_half": f, "repeat": r}
     # Activation patching.
-    if cfg.patching:
-        for direction in cfg.patching:
-            res = patching_sweep(model, task, cfg.metric, direction, progress=progress)
-            run = save_patching_run(cfg.model, task, res, "first copy resampled (symmetric token replacement)",
-                                    f"induction_task(n={cfg.n_prompts}, segment={seg}, seed={cfg.seed})",
-                                    slug=f"induction-{direction}", root=runs_root)
-            out["runs"].append(run)
-            out[f"patching_{direction}_heads"] = res.sweeps["heads"].tolist()
+    for direction in cfg.patching:
+        res = result.patching[direction] = patching_sweep(model, task, cfg.metric, direction, progress=progress)
+        out[f"patching_{direction}_heads"] = res.sweeps["heads"].tolist()
     # Circuits.
     graph = EdgeGraph.from_model(model)
     ev = CircuitEval.prepare(model, graph, task, cfg.metric, cfg.ablation)
@@ -201,38 +206,12 @@ def run_induction_circuit(cfg: InductionCircuitConfig, runs_root: Any = None, mo
                    "adversarial_recovered_mean": float(torch.tensor(adv["recovered"]).mean()),
                    "kept": circuit.kept_edges(), "nodes": circuit.nodes()}
         out["circuits"][method] = summary
-        run = save_circuit_run(
-            cfg.model, circuit, curve, cfg.metric, cfg.ablation, recovered, adversarial=adv,
-            extra_config={"task": f"induction_task(n={cfg.n_prompts}, segment={seg}, seed={cfg.seed})",
-                          "ig_steps": cfg.ig_steps if method == "eap-ig" else None,
-                          "adversarial_inputs": cfg.n_adversarial},
-            extra_metrics={"edges_for_90pct": summary["edges_for_90pct"],
-                           "recovered_at_5pct_edges": summary["recovered_at_budget"],
-                           "prev_to_induction_key_edges": len(path),
-                           "prev_token_head": out["prev_token_head"], "induction_head": out["induction_head"],
-                           **{"ranking_auc_" + re.sub(r"\W+", "_", name).strip("_"): auc
-                              for name, auc in out["ranking_auc"].items()}},
-            slug=f"induction-{method}", root=runs_root)
-        out["runs"].append(run)
-    return out
-
-
-def demo_step(ctx: Any) -> list[Any]:
-    """``interp demo``: a small induction known answer (denoising patching, EAP-IG and ACDC circuits)."""
-    import time
-
-    from interp.circuits.cli import report
-    from interp.models import load_model
-
-    t0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and 2-core machines are shared
-    try:
-        cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=10, methods=("eap-ig", "acdc"),
-                                     patching=("denoising",), compare_rankings=False)
-        out = run_induction_circuit(cfg, ctx.runs_root, load_model(cfg.model, device=ctx.device), progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    print("  circuits on toy:induction:\n    " + report(out).replace("\n", "\n    "))
-    print(f"  ({time.perf_counter() - t0:.0f} s)")
-    return out["runs"]
+        # The run's metrics: the known-answer checks, and the ranking AUCs measured so far.
+        metrics = {"edges_for_90pct": summary["edges_for_90pct"],
+                   "recovered_at_5pct_edges": summary["recovered_at_budget"],
+                   "prev_to_induction_key_edges": len(path),
+                   "prev_token_head": out["prev_token_head"], "induction_head": out["induction_head"],
+                   **{"ranking_auc_" + re.sub(r"\W+", "_", name).strip("_"): auc
+                      for name, auc in out["ranking_auc"].items()}}
+        result.circuits[method] = CircuitResult(circuit, curve, cfg.metric, cfg.ablation, recovered, adv, metrics)
+    return result

@@ -50,7 +50,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.circuits.metrics import METRICS, Task, metric_per_input, normalise
-from interp.models import model_device
+from interp.hooks.forward import Hook, forward
 
 SWEEPS = ("resid_pre", "attn_out", "mlp_out", "heads")
 DIRECTIONS = ("denoising", "noising")
@@ -63,7 +63,7 @@ ROWS_PER_PASS = 64
 
 @dataclass
 class PatchingResult:
-    """Normalised sweep values (1 = clean, 0 = corrupt) and the raw endpoints."""
+    """Normalised sweep values (1 = clean, 0 = corrupt), the raw endpoints and the task's size."""
 
     metric: str
     direction: str
@@ -71,6 +71,7 @@ class PatchingResult:
     clean_value: float = 0.0
     corrupt_value: float = 0.0
     pos_labels: list[str] = field(default_factory=list)
+    n_prompts: int = 0  # clean/corrupt pairs the values average over
 
 
 @dataclass
@@ -78,8 +79,9 @@ class ReadOut:
     """Where a task reads the logits, so a run computes nothing the metric does not read.
 
     Causal models only (others keep every position): ``n_pos`` tokens are run (up to
-    the last metric position), and a hook at ``ln_final.hook_in`` keeps only the
-    ``cols`` positions any input reads, so the final norm and the unembedding run on
+    the last metric position), and the pass trims the residual stream at
+    ``ln_final.hook_in`` to the ``cols`` positions any input reads (``logits_at`` of
+    :func:`~interp.hooks.forward.forward`), so the final norm and the unembedding run on
     those alone. ``task`` is the task restricted to ``cols``; metrics of trimmed
     logits on it equal metrics of full logits on the full task.
     """
@@ -105,29 +107,19 @@ class ReadOut:
         """Full logits [batch, pos, vocab] -> the read positions [batch, n_cols, vocab]."""
         return logits if self.cols is None else logits[:, self.cols.to(logits.device)]
 
-    def hooks(self) -> list[tuple[str, Callable]]:
-        if self.cols is None:
-            return []
-        return [("ln_final.hook_in", lambda act, hook: act[:, self.cols.to(act.device)])]
+    def run(self, model: Any, tokens: torch.Tensor, fwd_hooks: Sequence[Hook] = (),
+            check: bool = False) -> torch.Tensor:
+        """Logits [batch, n_cols, vocab] of one pass over ``tokens`` (already cut to ``n_pos``) with ``fwd_hooks``.
+
+        ``check=False`` (the default): the pass does not look ``ln_final.hook_in`` up in
+        ``model.hook_dict`` again (:meth:`of` found it before setting ``cols``); a sweep
+        runs thousands of these passes."""
+        return forward(model, tokens, fwd_hooks=fwd_hooks, logits_at=self.cols, check=check).logits
 
     def values(self, metric: str, logits: torch.Tensor, clean_logits: torch.Tensor | None, k: int) -> torch.Tensor:
         """The metric of ``k`` stacked copies: logits [k * batch, n_cols, vocab] -> [k, batch]."""
         chunks = logits.reshape(k, -1, *logits.shape[1:]).unbind(0)
         return torch.stack([metric_per_input(metric, c, self.task, clean_logits) for c in chunks])
-
-
-def run_logits(model: Any, tokens: torch.Tensor, fwd_hooks: list | None = None) -> torch.Tensor:
-    with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks or []):
-        return model(tokens.to(model_device(model)))
-
-
-def endpoint_values(model: Any, task: Task, metric: str) -> tuple[float, float, torch.Tensor]:
-    """(clean metric, corrupt metric, clean logits) averaged over the task's inputs."""
-    clean_logits = run_logits(model, task.clean)
-    corrupt_logits = run_logits(model, task.corrupt)
-    clean = metric_per_input(metric, clean_logits, task, clean_logits).mean().item()
-    corrupt = metric_per_input(metric, corrupt_logits, task, clean_logits).mean().item()
-    return clean, corrupt, clean_logits
 
 
 def fan_out(act: torch.Tensor, k: int, batch: int) -> torch.Tensor:
@@ -195,7 +187,7 @@ def _endpoint_run(model: Any, tokens: torch.Tensor, hooks: list[str], ro: ReadOu
         return fn
 
     starts = [] if source is None else [(f"blocks.{n}.hook_resid_pre", start(n)) for n in range(model.cfg.n_layers)]
-    logits = run_logits(model, ro.tokens(tokens), [(h, save(h)) for h in hooks] + starts + ro.hooks())
+    logits = ro.run(model, ro.tokens(tokens), [(h, save(h)) for h in hooks] + starts, check=True)
     missing = [h for h in hooks if h not in found]
     if missing:
         raise ValueError(f"Hooks {missing} did not fire on this model; check the names against model.hook_dict.")
@@ -237,7 +229,7 @@ def patching_sweep(
     source_v, target_v = (ro.values(metric, lg, clean_logits, 1).mean().item() for lg in (source_logits, target_logits))
     clean_v, corrupt_v = (source_v, target_v) if direction == "denoising" else (target_v, source_v)
     result = PatchingResult(metric, direction, clean_value=clean_v, corrupt_value=corrupt_v,
-                            pos_labels=task.pos_labels or [str(i) for i in range(n_pos)])
+                            pos_labels=task.pos_labels or [str(i) for i in range(n_pos)], n_prompts=batch)
     unpatched = normalise(target_v, clean_v, corrupt_v)  # the value of a no-op patch
     for s in sweeps:  # cells after the last read position (causal models) or with equal activations: no-ops
         result.sweeps[s] = torch.full((n_layers, n_heads if s == "heads" else n_pos), float(unpatched))
@@ -274,7 +266,7 @@ class _CellRunner:
         last = self.model.cfg.n_layers - 1
         hook = (f"blocks.{last}.hook_resid_pre", lambda act, hook: self.starts[last].clone())
         try:
-            logits = run_logits(self.model, tokens[:1], [hook] + self.ro.hooks())
+            logits = self.ro.run(self.model, tokens[:1], [hook])
         except RuntimeError:
             return False
         return logits.shape == target_logits.shape and torch.allclose(logits, target_logits, atol=1e-4, rtol=1e-4)
@@ -284,12 +276,12 @@ class _CellRunner:
         name = f"blocks.{layer}.hook_resid_pre"
         if self.mode == "start":
             hooks = _cell_hooks(chunk, self.source, self.batch, name, self.starts[layer])
-            return run_logits(self.model, tokens[:1], hooks + self.ro.hooks())
+            return self.ro.run(self.model, tokens[:1], hooks)
         if self.mode == "fan":
             hooks = _cell_hooks(chunk, self.source, self.batch, name if k > 1 else None)
-            return run_logits(self.model, tokens, hooks + self.ro.hooks())
+            return self.ro.run(self.model, tokens, hooks)
         hooks = _cell_hooks(chunk, self.source, self.batch, None)
-        return run_logits(self.model, tokens.repeat(k, 1), hooks + self.ro.hooks())
+        return self.ro.run(self.model, tokens.repeat(k, 1), hooks)
 
     def __call__(self, tokens: torch.Tensor, cells: list[tuple[str, int, int]], k: int, metric: str,
                  clean_logits: torch.Tensor, bar: Any) -> list[tuple[tuple[str, int, int], float]]:
@@ -310,28 +302,3 @@ class _CellRunner:
             out += zip(chunk, self.ro.values(metric, logits, clean_logits, len(chunk)).mean(1).tolist())
             bar.update(len(chunk))
         return out
-
-
-def save_patching_run(model_spec: str, task: Task, result: PatchingResult, corruption: str, prompts: str,
-                      slug: str = "patching", root: Any = None) -> Any:
-    """Write a ``patching`` run (docs/runs.md): ``patching.safetensors`` + ``patching.json``."""
-    from safetensors.torch import save_file
-
-    from interp.io import write_atomic, write_json_atomic
-    from interp.runs import start_run
-
-    config = {"model": model_spec, "metric": result.metric, "direction": result.direction,
-              "corruption": corruption, "prompts": prompts, "n_prompts": len(task), "sweeps": sorted(result.sweeps)}
-    with start_run("patching", config, model=model_spec, slug=slug, root=root) as run:
-        tensors = {k: v.float().contiguous() for k, v in result.sweeps.items()}
-        write_atomic(run.path / "patching.safetensors", lambda p: save_file(tensors, str(p)))
-        meta = {"metric": result.metric, "direction": result.direction, "pos_labels": result.pos_labels,
-                "clean_value": result.clean_value, "corrupt_value": result.corrupt_value}
-        write_json_atomic(run.path / "patching.json", meta)
-        run.add_artifact("results", "patching.safetensors")
-        run.add_artifact("meta", "patching.json")
-        run.metrics.update({"clean_value": result.clean_value, "corrupt_value": result.corrupt_value})
-        for name, t in result.sweeps.items():
-            flat = int(t.argmin() if result.direction == "noising" else t.argmax())
-            run.metrics[f"{name}_extreme"] = float(t.flatten()[flat])
-    return run

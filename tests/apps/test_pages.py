@@ -300,12 +300,13 @@ def test_probes_page(app, runs):
 
 
 def test_probes_page_fourier_section_on_a_real_modadd_run(app):
-    from interp.circuits.fourier import fourier_analysis, write_fourier_run
+    from interp.circuits.fourier import fourier_analysis
+    from interp.circuits.writers import write_fourier_run
     from interp.models import load_model
     from interp.runs import runs_root
 
     result = fourier_analysis(load_model("toy:modadd", device="cpu"))
-    run = write_fourier_run(result, "toy:modadd", root=runs_root())
+    run = write_fourier_run(result, spec="toy:modadd", config={}, root=runs_root())
     at = app("views/probes.py", run=_ref(run))  # the URL's run kind opens the Fourier section
     _ok(at)
     assert not at.error

@@ -7,12 +7,12 @@ import torch
 
 from interp.circuits.ablation import (
     Ablation,
-    cache_hooks,
     head_ablation_hooks,
     mlp_ablation_hooks,
     neuron_ablation_hooks,
     sae_latent_ablation_hooks,
 )
+from interp.hooks.forward import cache_hooks
 from circuit_threads import one_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -137,7 +137,7 @@ def test_attention_only_model_has_no_mlps():
 
 
 def test_sae_splice_accepts_the_project_sae_base_class(tiny_model):
-    """interp.sae.SAE (the SAE issue's base interface) splices in as is, with its input scaling."""
+    """interp.sae.SAE (the SAE base interface) splices in as is, with its input scaling."""
     from interp.sae.base import SAE, SAEConfig
 
     class _ReLU(SAE):

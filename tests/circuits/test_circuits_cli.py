@@ -1,9 +1,11 @@
-"""``interp circuits induction`` is registered, parses its options, and reports a result dict as text."""
+"""``interp circuits induction|fourier`` are registered and parse their options; the induction report
+lists every number; ``interp circuits fourier`` writes its run and prints the known answer."""
 
 from __future__ import annotations
 
-from interp.circuits.cli import report
-from interp.cli import build_parser
+from interp.circuits.pipeline import report
+from interp.cli import build_parser, main
+from interp.runs import list_runs
 
 
 def test_circuits_command_parses():
@@ -23,3 +25,14 @@ def test_report_lists_every_number():
     text = report(out)
     for piece in ("L0H1", "kept 3/12 (25.0%)", "recovered 0.910", "AUC 0.700", "0.010/0.020/0.030", "eap 0.500"):
         assert piece in text, piece
+
+
+def test_fourier_command_writes_a_fourier_run(tmp_path, capsys):
+    args = build_parser().parse_args(["circuits", "fourier", "--runs", "x"])
+    assert args.model == "toy:modadd" and args.max_k == 8 and args.runs == "x"
+    assert main(["circuits", "fourier", "--max-k", "4", "--runs", str(tmp_path)]) == 0
+    (run,) = list_runs(root=tmp_path, kind="fourier")
+    assert run.config == {"model": "toy:modadd", "p": 113, "max_k": 4} and run.status == "complete"
+    assert run.metrics["n_key_freqs"] <= 4
+    text = capsys.readouterr().out
+    assert f"key frequencies {run.read_json('results')['key_freqs']}" in text and str(run.path) in text

@@ -16,8 +16,8 @@ from interp.circuits.fourier import (
     key_frequencies,
     restricted_logits,
     sum_directions,
-    write_fourier_run,
 )
+from interp.circuits.writers import write_fourier_run
 
 
 @pytest.mark.parametrize("p", [113, 10, 7])
@@ -86,7 +86,7 @@ def test_modadd_known_answer(modadd, tmp_path):
     assert r.restricted_loss <= r.clean_loss + 0.05 and r.restricted_acc > 0.99
     assert r.excluded_loss >= 0.9 * r.chance_loss and r.excluded_acc < 0.1
     assert r.chance_loss == pytest.approx(math.log(113))
-    run = write_fourier_run(r, root=tmp_path)
+    run = write_fourier_run(r, spec="toy:modadd", config={}, root=tmp_path)
     from interp.runs import load_run
 
     loaded = load_run(run.path)

@@ -99,3 +99,18 @@ def test_shipped_induction_model_copies_at_other_segment_lengths(induction_model
     with torch.no_grad():
         first_loss, repeat_loss = half_losses(induction_model(tokens), tokens, first, second)
     assert first_loss >= 3 * repeat_loss
+
+
+def test_heads_run_names_the_shipped_induction_circuit(tmp_path):
+    """Known answer on toy:induction: previous-token head L0H4, induction head L1H2 or L1H5 (docs: issue 4 note)."""
+    from interp.circuits.pipeline import run_heads
+
+    run = run_heads("toy:induction", n_seq=16, root=tmp_path)
+    assert run.kind == "heads" and run.status == "complete"
+    assert run.config == {"model": "toy:induction", "segment_len": 20, "n_seq": 16}
+    m = run.metrics
+    assert m["prev_token_head"] == "L0H4" and m["induction_head"] in ("L1H2", "L1H5")
+    assert m["prev_token_score"] > 0.9 and m["induction_score"] > 0.8
+    assert m["repeat_loss"] * 3 < m["first_half_loss"]
+    scores = run.read_json("scores")
+    assert len(scores["previous_token"]) == 2 and len(scores["induction"][1]) == 8

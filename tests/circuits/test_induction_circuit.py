@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.circuits.induction_circuit import InductionCircuitConfig, run_induction_circuit
+from interp.circuits.pipeline import InductionCircuitConfig, run_induction_circuit
 from interp.runs import list_runs
 
 
@@ -27,8 +27,7 @@ def result(tmp_path_factory):
     try:
         root = tmp_path_factory.mktemp("runs")
         cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=10)
-        out = run_induction_circuit(cfg, runs_root=root, model=load_model("toy:induction", device="cpu"),
-                                    progress=False)
+        out = run_induction_circuit(cfg, root=root, model=load_model("toy:induction", device="cpu"), progress=False)
     finally:
         torch.set_num_threads(before)
     return out, root
@@ -61,7 +60,7 @@ def test_discovered_circuits_contain_the_k_composition_edge(result):
     for method in ("acdc", "eap-ig"):
         c = out["circuits"][method]
         assert top_key_edge in c["kept"], (method, c["kept"])
-        # The bar: <= 5 % of the edges recover >= 90 % of the clean logit difference.
+        # The known-answer bar: <= 5 % of the edges recover >= 90 % of the clean logit difference.
         assert c["fraction_kept"] <= 0.05 and c["metric_recovered"] >= 0.9, (method, c)
         assert c["recovered_at_budget"] >= 0.9, (method, c)
         # The circuit's layer-1 heads are exactly the induction heads, each reached through its key from

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from interp.circuits.metrics import Task
-from interp.circuits.patching import patching_sweep, save_patching_run
+from interp.circuits.patching import patching_sweep
+from interp.circuits.writers import write_patching_run
 from interp.runs import load_run
 from circuit_threads import one_thread  # noqa: F401  (fixture)
 
@@ -51,13 +52,35 @@ def test_noising_is_the_mirror_image(tiny_model, task):
 
 def test_patching_run_follows_the_contract(tiny_model, task, tmp_path):
     res = patching_sweep(tiny_model, task, "logit_diff", "denoising", sweeps=["resid_pre", "heads"], progress=False)
-    run = load_run(save_patching_run("tiny", task, res, "position 3 replaced", "test", root=tmp_path).path)
+    written = write_patching_run(res, spec="tiny", config={"corruption": "position 3 replaced", "prompts": "test"},
+                                 root=tmp_path)
+    run = load_run(written.path)
     assert run.kind == "patching" and run.config["direction"] == "denoising" and run.config["metric"] == "logit_diff"
     tensors = run.read_tensors("results")
     assert set(tensors) == {"resid_pre", "heads"} and tensors["resid_pre"].shape == (3, 8)
     meta = run.read_json("meta")
     assert meta["pos_labels"] == [f"t{i}" for i in range(8)] and meta["direction"] == "denoising"
     assert meta["clean_value"] > meta["corrupt_value"]
+    # The keys (and their order) older runs have; the task's size comes with the result.
+    assert list(run.config) == ["model", "metric", "direction", "corruption", "prompts", "n_prompts", "sweeps"]
+    assert run.config["n_prompts"] == 4 and run.config["sweeps"] == ["heads", "resid_pre"]
+    assert run.artifacts == {"results": "patching.safetensors", "meta": "patching.json"}
+    assert set(run.metrics) == {"clean_value", "corrupt_value", "resid_pre_extreme", "heads_extreme"}
+
+
+def test_run_writers_take_a_dataclass_config(tiny_model, task, tmp_path):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Described:
+        corruption: str = "position 3 replaced"
+        prompts: str = "test"
+
+    res = patching_sweep(tiny_model, task, "logprob", "noising", sweeps=["attn_out"], progress=False)
+    a = write_patching_run(res, spec="tiny", config=Described(), root=tmp_path, slug="a")
+    b = write_patching_run(res, spec="tiny", config=vars(Described()), root=tmp_path, slug="b")
+    assert a.config == b.config and a.config["corruption"] == "position 3 replaced"
+    assert a.path.name.endswith("-a") and b.metrics == a.metrics
 
 
 def test_bad_arguments(tiny_model, task):
