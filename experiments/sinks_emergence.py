@@ -26,32 +26,14 @@ Writes a ``sink-emergence`` run (``curves.json``, docs/runs.md).
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def grid(args: argparse.Namespace) -> list:
-    from interp.sinks.emergence import EmergenceConfig
-
-    if args.quick:
-        base = dict(task=args.task, steps=20, eval_every=10, eval_seqs=8, d_model=32, n_heads=2, d_mlp=64,
-                    max_docs=40, warmup_steps=2)
-        return [EmergenceConfig(bos=b, seq_len=32, batch_size=8, lr=3e-3, **base) for b in (True, False)]
-    out = []
-    bos_values = {"both": (True, False), "yes": (True,), "no": (False,)}[args.bos]
-    for bos, T, lr in itertools.product(bos_values, args.seq_lens, args.lrs):
-        out.append(EmergenceConfig(task=args.task, bos=bos, seq_len=T, lr=lr, weight_decay=args.weight_decay,
-                                   steps=args.steps, batch_size=max(1, args.tokens_per_step // T),
-                                   eval_every=args.eval_every, n_layers=args.n_layers, d_model=args.d_model,
-                                   n_heads=args.n_heads, d_mlp=4 * args.d_model))
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
-    from interp.sinks.emergence import train_with_sinks, write_emergence_run
+    from interp.sinks.pipeline import EmergenceStudyConfig, emergence_pipeline
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="text", choices=["text", "backcopy"])
@@ -70,18 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default=None)
     args = p.parse_args(argv)
 
-    configs = grid(args)
-    entries = []
-    for cfg in configs:
-        cfg.epsilon = args.epsilon
-        e = train_with_sinks(cfg)
-        entries.append(e)
+    def show(e: dict) -> None:
         print(f"{e['label']:<32} {e['seconds']:6.1f} s  loss {e['loss'][0]:.2f} -> {e['loss'][-1]:.2f}  "
               f"sink rate {e['sink_rate'][0]:.3f} -> {e['sink_rate'][-1]:.3f} (max {max(e['sink_rate']):.3f})  "
               f"alpha_0 {e['alpha0'][0]:.3f} -> {e['alpha0'][-1]:.3f} (uniform {e['uniform_alpha0']:.3f})",
               flush=True)
-    run = write_emergence_run(entries, args.epsilon, {k: v for k, v in vars(args).items() if k != "runs"},
-                              root=args.runs, slug=f"{args.task}-emergence{'-quick' if args.quick else ''}")
+
+    cfg = EmergenceStudyConfig(**{k: v for k, v in vars(args).items() if k != "runs"})
+    run, _ = emergence_pipeline(cfg, root=args.runs, on_entry=show)
     print(f"run: {run.path}")
     return 0
 

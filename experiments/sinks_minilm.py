@@ -26,9 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from interp.sinks.analysis import sinks_analysis, summary_lines
     from interp.sinks.interventions import ALL_INTERVENTIONS
     from interp.sinks.measure import SinkConfig
+    from interp.sinks.pipeline import SinksRunConfig, sinks_pipeline
+    from interp.sinks.run import summary_lines
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--max-seqs", type=int, default=256)
@@ -39,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     cfg = SinkConfig(epsilon=args.epsilon, batch_size=16)
-    run, rep = sinks_analysis("minilm", seq_len=args.seq_len, max_seqs=args.max_seqs, config=cfg,
-                              interventions=ALL_INTERVENTIONS, intervention_seqs=args.intervention_seqs,
-                              root=args.runs, slug="minilm-sinks")
+    run, result = sinks_pipeline("minilm", SinksRunConfig(seq_len=args.seq_len, max_seqs=args.max_seqs,
+                                                          interventions=ALL_INTERVENTIONS,
+                                                          intervention_seqs=args.intervention_seqs, measure=cfg),
+                                 root=args.runs, slug="minilm-sinks")
+    rep = result.report
     print("\n".join(summary_lines(rep, cfg.head_threshold)))
     for i, eps in enumerate(rep.extra_epsilons):
         print(f"\nfirst-token sink rate by layer at epsilon {eps:g}: "
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     for c, name in enumerate(rep.categories):
         print(f"  {name:>6}: " + ", ".join(f"{float(v):.2f}" for v in rep.v_norm[..., c].mean(1)))
     print("\ninterventions (first", args.intervention_seqs, "sequences): final hidden states vs clean")
-    for r in run.read_json("interventions")["results"]:
+    for r in (i.to_json() for i in result.interventions):
         print(f"  {r['name']:<20} cos {r['hidden_cos']:.4f}  rel L2 {r['hidden_rel_l2']:.4f}  "
               f"sink rate {r['sink_rate']:.3f}  first-token mass {r['first_mass']:.3f}")
     print(f"\nrun: {run.path}")

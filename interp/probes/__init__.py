@@ -5,9 +5,11 @@ fit in torch on tensors or on an :class:`~interp.hooks.ActivationStore` streamed
 chunks, with L1/L2 penalties, a seeded train/val/test split and early stopping;
 ``save``/``load_probe`` use safetensors + json. :func:`probe_report` fits a probe
 together with its controls (control task, selectivity, random-model baseline;
-Hewitt & Liang 2019) and :func:`write_probe_run` records a layer sweep as a run.
-:func:`ablation_hooks` / :func:`steering_hooks` put a probe's direction back into
-the model through ``model.hooks(fwd_hooks=...)``.
+Hewitt & Liang 2019); a :class:`ProbeResult` (one task, a report per hook) is
+recorded by :func:`write_probe_run`, and the pipelines of :mod:`interp.probes.pipeline`
+go from a model spec to those runs (``interp probes``). :func:`ablation_hooks` /
+:func:`steering_hooks` put a probe's direction back into the model as ``fwd_hooks``
+for :func:`interp.hooks.forward.forward`.
 
     from interp.probes import LogisticProbe
     probe = LogisticProbe(l2=1e-3).fit(acts, labels)      # acts [rows, d], labels [rows]
@@ -19,8 +21,9 @@ from interp.probes.controls import control_labels, random_model, selectivity
 from interp.probes.data import ProbeDataError, make_split
 from interp.probes.linear import LinearProbe, r2_score
 from interp.probes.logistic import LogisticProbe
-from interp.probes.report import ProbeReport, chance_level, hook_layer, probe_hooks, probe_report, write_probe_run
-from interp.probes.steering import ablation_hooks, project_out, steering_hooks
+from interp.probes.report import ProbeReport, chance_level, hook_layer, probe_hooks, probe_report
+from interp.probes.run import ProbeResult, write_probe_run
+from interp.probes.steering import ablation_hooks, ablation_losses, project_out, steering_hooks
 
 __all__ = [
     "LinearProbe",
@@ -29,7 +32,9 @@ __all__ = [
     "ProbeConfig",
     "ProbeDataError",
     "ProbeReport",
+    "ProbeResult",
     "ablation_hooks",
+    "ablation_losses",
     "chance_level",
     "control_labels",
     "hook_layer",

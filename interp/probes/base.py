@@ -21,7 +21,6 @@ sklearn way. ``save``/``load`` write safetensors + json, never pickles.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -322,8 +321,3 @@ def load_probe(path: str | Path) -> Probe:
     probe.hook = meta.get("hook")
     probe.scores_ = dict(meta.get("scores") or {})
     return probe
-
-
-def clone_unfitted(probe: Probe) -> Probe:
-    """A fresh probe of the same kind and config (for control tasks and baselines)."""
-    return type(probe)(copy.deepcopy(probe.config))

@@ -1,4 +1,4 @@
-"""``probe_report``: a probe together with its controls, and the ``probe`` run that records them.
+"""``probe_report``: a probe together with its controls, for one hook or a sweep of hooks.
 
 Hewitt & Liang (2019) showed that probe accuracy alone misleads, so the one entry
 point for "how well does layer L encode property P" returns three numbers that are
@@ -9,17 +9,15 @@ always reported together (see :mod:`interp.probes.controls`):
 * the same probe fitted on a randomly initialised model's activations.
 
 All three probes share one train/val/test split (drawn once from the seed, or
-given), so the numbers differ only by what is being probed. :func:`write_probe_run`
-saves the rows of a layer sweep as a ``probe`` run (``results.json`` as specified in
-docs/runs.md, plus the fitted probes), which the dashboard and
-:func:`interp.viz.probes.probe_accuracy_figure` read.
+given), so the numbers differ only by what is being probed.
+:func:`interp.probes.run.write_probe_run` saves the reports of a layer sweep as a
+``probe`` run, which the dashboard and :func:`interp.viz.probes.probe_accuracy_figure` read.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
@@ -168,38 +166,3 @@ def probe_hooks(
                 fitted.hook = hook
         reports.append(report)
     return reports
-
-
-def write_probe_run(
-    task: str,
-    reports: Sequence[ProbeReport],
-    config: dict[str, Any],
-    model: str | None,
-    root: str | Path | None = None,
-    slug: str | None = None,
-    save_probes: bool = True,
-    extra: dict[str, Any] | None = None,
-) -> Any:
-    """Write a ``probe`` run (docs/runs.md): results.json rows per hook, metrics, the fitted probes."""
-    from interp.io import write_json_atomic
-    from interp.runs import start_run
-
-    if not reports:
-        raise ValueError("No probe reports to write.")
-    metric = reports[0].metric
-    rows = [r.row() for r in reports]
-    best = max(range(len(reports)), key=lambda i: reports[i].test)
-    cfg = {"model": model, "task": task, "hooks": [r.hook for r in reports], "probe": reports[0].probe.kind,
-           **asdict(reports[0].probe.config), **config}
-    with start_run("probe", cfg, model=model, slug=slug or f"{model}-{task}", root=root) as run:
-        results = {"task": task, "metric": metric, "chance": reports[0].chance, "rows": rows, **(extra or {})}
-        write_json_atomic(run.path / "results.json", results, indent=2)
-        run.add_artifact("results", "results.json")
-        if save_probes:
-            for r in reports:
-                r.probe.save(run.path / "probes" / (r.hook or "probe"))
-            run.add_artifact("probes", "probes")
-        run.metrics.update({"best_hook": reports[best].hook, "best_accuracy": round(reports[best].test, 4),
-                            "best_selectivity": round(reports[best].selectivity, 4), "metric": metric,
-                            "chance": round(reports[0].chance, 4)})
-    return run

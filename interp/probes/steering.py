@@ -2,7 +2,7 @@
 
 A probe is only half the story; the other half is whether the direction it found
 matters to the model. These helpers turn a fitted probe (or raw directions
-``[k, d]``) into ``fwd_hooks`` for ``model.hooks(fwd_hooks=...)``:
+``[k, d]``) into ``fwd_hooks`` for :func:`interp.hooks.forward.forward`:
 
 * :func:`ablation_hooks` removes the probe's directions from the activation, i.e.
   replaces the component along them with the probe's training mean (mean
@@ -24,6 +24,8 @@ matters to the model. These helpers turn a fitted probe (or raw directions
 
 Both work on any hook whose tensor is ``[batch, pos, ...]`` (the trailing dims are
 flattened, as in :func:`interp.hooks.capture`), at all positions or chosen ones.
+:func:`ablation_losses` measures what ablating each probe's directions does to the
+model's loss, against as many random directions.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from interp.hooks.forward import forward
 from interp.probes.base import Probe
 
 Hook = tuple[str, Callable[..., torch.Tensor]]
@@ -106,3 +109,31 @@ def _hook_name(probe_or_dirs: Any, hook: str | None) -> str:
     if not name:
         raise ValueError("Pass hook=<TransformerLens hook name>: the probe was not fitted on a named hook.")
     return name
+
+
+def ablation_losses(model: Any, tokens: torch.Tensor, targets: torch.Tensor, reports: Sequence[Any], seed: int = 0,
+                    position: int = -1) -> list[dict[str, Any]]:
+    """Model loss at ``position`` with each report's probe directions (or as many random ones) mean-ablated there.
+
+    tokens: [batch, pos]; targets: [batch] the token the model should predict at ``position``;
+    reports: :class:`~interp.probes.report.ProbeReport`\ s whose probes were fitted at their hooks.
+    A row per report: ``clean_loss``, ``ablated_loss`` (the probe's weight directions),
+    ``pattern_ablated_loss`` (its pattern directions) and ``random_dirs_loss``.
+    """
+    import torch.nn.functional as F
+
+    def loss(fwd_hooks: list[Hook]) -> float:
+        logits = forward(model, tokens, fwd_hooks=fwd_hooks).logits  # [batch, pos, d_vocab]
+        return float(F.cross_entropy(logits[:, position].float(), targets.to(logits.device)))
+
+    gen = torch.Generator().manual_seed(seed)
+    clean = loss([])
+    out = []
+    for r in reports:
+        dirs = r.probe.directions()
+        random_dirs = torch.randn(dirs.shape, generator=gen)
+        out.append({"hook": r.hook, "n_directions": int(dirs.shape[0]), "clean_loss": clean,
+                    "ablated_loss": loss(ablation_hooks(r.probe, positions=[position])),
+                    "pattern_ablated_loss": loss(ablation_hooks(r.probe, positions=[position], directions="pattern")),
+                    "random_dirs_loss": loss(ablation_hooks(random_dirs, hook=r.hook, positions=[position]))})
+    return out

@@ -1,6 +1,10 @@
 """Attention sinks: metrics (sink score/rate, category mass, massive activations), interventions, emergence.
 
-See ``docs/sinks.md`` for the method notes and the results compared with the papers.
+Compute (:mod:`~interp.sinks.metrics`, :mod:`~interp.sinks.measure`, :mod:`~interp.sinks.interventions`,
+:mod:`~interp.sinks.emergence`) -> results and run writers (:mod:`~interp.sinks.run`) -> pipelines
+(:mod:`~interp.sinks.pipeline`, what the CLI, the demo and the experiments call) -> ``interp sinks``
+(:mod:`~interp.sinks.cli`). See ``docs/sinks.md`` for the method notes and the results compared with
+the papers.
 """
 
 from interp.sinks.emergence import EmergenceConfig, train_with_sinks
@@ -16,7 +20,7 @@ from interp.sinks.interventions import (
     value_ablation_hooks,
 )
 from interp.sinks.massive import MassiveActivations
-from interp.sinks.measure import SinkConfig, SinkReport, is_causal, measure_sinks, write_sinks_run
+from interp.sinks.measure import SinkConfig, SinkReport, is_causal, measure_sinks
 from interp.sinks.metrics import (
     TokenCategories,
     category_mass,
@@ -25,6 +29,8 @@ from interp.sinks.metrics import (
     uniform_alpha0,
     visible,
 )
+from interp.sinks.pipeline import EmergenceStudyConfig, SinksRunConfig, emergence_pipeline, sinks_pipeline
+from interp.sinks.run import EmergenceResult, SinksResult, summary_lines, write_emergence_run, write_sinks_run
 
 __all__ = [
     "ALL_INTERVENTIONS",
@@ -32,7 +38,10 @@ __all__ = [
     "learn_sink_vector",
     "sink_vector_hooks",
     "EmergenceConfig",
+    "EmergenceResult",
+    "EmergenceStudyConfig",
     "edit_tokens",
+    "emergence_pipeline",
     "mask_key",
     "output_effect",
     "run_interventions",
@@ -41,13 +50,18 @@ __all__ = [
     "MassiveActivations",
     "SinkConfig",
     "SinkReport",
+    "SinksResult",
+    "SinksRunConfig",
     "TokenCategories",
     "category_mass",
     "is_causal",
     "measure_sinks",
     "sink_rate",
     "sink_scores",
+    "sinks_pipeline",
+    "summary_lines",
     "uniform_alpha0",
     "visible",
+    "write_emergence_run",
     "write_sinks_run",
 ]

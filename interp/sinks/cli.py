@@ -11,11 +11,10 @@ from typing import Any
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    global _PARENTS
-    _PARENTS = parents
     from interp.sinks.interventions import ALL_INTERVENTIONS
 
-    p = sub.add_parser("sinks", help="attention sinks: sink rate, mass on special tokens, massive activations")
+    p = sub.add_parser("sinks", parents=parents,
+                       help="attention sinks: sink rate, mass on special tokens, massive activations")
     p.add_argument("--model", required=True, help="model spec: toy:NAME, minilm, a HF folder or hub name")
     p.add_argument("--corpus", nargs="*", help=".txt/.jsonl files or folders (default: the shipped corpus)")
     p.add_argument("--seq-len", type=int, default=128)
@@ -29,19 +28,19 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help=f"also run interventions: {', '.join(ALL_INTERVENTIONS)}")
     p.add_argument("--intervention-seqs", type=int, default=32)
     p.add_argument("--device", default=None)
-    p.add_argument('--runs', default=None, help='runs folder (default: $INTERP_RUNS or ./runs)')
     p.set_defaults(func=cmd_sinks)
 
 
 def cmd_sinks(args: argparse.Namespace) -> int:
-    from interp.sinks.analysis import sinks_analysis, summary_lines
     from interp.sinks.measure import SinkConfig
+    from interp.sinks.pipeline import SinksRunConfig, sinks_pipeline
+    from interp.sinks.run import summary_lines
 
-    cfg = SinkConfig(epsilon=args.epsilon, batch_size=args.batch_size, head_threshold=args.head_threshold,
-                     massive_abs=args.massive_abs, massive_ratio=args.massive_ratio)
-    run, report = sinks_analysis(args.model, corpus=args.corpus, seq_len=args.seq_len, max_seqs=args.max_seqs,
-                                 config=cfg, interventions=args.interventions,
-                                 intervention_seqs=args.intervention_seqs, root=args.runs, device=args.device)
-    print("\n".join(summary_lines(report, cfg.head_threshold)))
+    measure = SinkConfig(epsilon=args.epsilon, batch_size=args.batch_size, head_threshold=args.head_threshold,
+                         massive_abs=args.massive_abs, massive_ratio=args.massive_ratio)
+    cfg = SinksRunConfig(corpus=args.corpus, seq_len=args.seq_len, max_seqs=args.max_seqs,
+                         interventions=args.interventions, intervention_seqs=args.intervention_seqs, measure=measure)
+    run, result = sinks_pipeline(args.model, cfg, root=args.runs, device=args.device)
+    print("\n".join(summary_lines(result.report, result.head_threshold)))
     print(f"run: {run.path}")
     return 0

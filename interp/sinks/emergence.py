@@ -9,11 +9,15 @@ context length. This module makes those curves at CPU scale: the ``toylm`` recip
 (pre-LN GPT, learned positions, the shipped BPE tokenizer and corpus) shrunk to a
 few hundred thousand non-embedding parameters and a few hundred steps.
 
-Each evaluation reads the attention patterns off the bare native model (forward
-hooks on ``layers[i].attn``, whose second output is the pattern), on a fixed set of
-held-out chunks, and records: ``sink_rate`` (Sink_0^eps over sample x layer x head,
+Each evaluation reads the attention patterns off the bare native model
+(:func:`interp.models.toy.native_patterns`: the model trains without a bridge, so it
+has no TransformerLens hook points for :func:`interp.hooks.forward.forward` to use),
+on a fixed set of held-out chunks, and
+records: ``sink_rate`` (Sink_0^eps over sample x layer x head,
 as in :mod:`interp.sinks.metrics`), ``alpha0`` (mean sink score of position 0),
 ``first_mass`` (mean attention mass on position 0) and the held-out ``loss``.
+:func:`interp.sinks.pipeline.emergence_pipeline` trains a grid of such runs and
+records the curves as a ``sink-emergence`` run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import torch
 
+from interp.models.toy import native_patterns
 from interp.sinks.metrics import sink_scores, uniform_alpha0
 
 
@@ -136,14 +141,7 @@ def model_config(cfg: EmergenceConfig, d_vocab: int) -> Any:
 @torch.no_grad()
 def sink_metrics(model: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, epsilon: float) -> dict[str, float]:
     """Sink rate, mean alpha_0 and first-token mass of a native causal model on ``tokens`` [batch, pos]."""
-    patterns: list[torch.Tensor] = []  # per layer: [batch, head, q, k]
-    handles = [layer.attn.register_forward_hook(lambda _m, _i, out: patterns.append(out[1].detach()))
-               for layer in model.layers]
-    try:
-        model(tokens)
-    finally:
-        for h in handles:
-            h.remove()
+    _, patterns = native_patterns(model, tokens)  # per layer: [batch, head, q, k] (no grad: decorated)
     alpha = torch.stack([sink_scores(p, mask, causal=True) for p in patterns])  # [layer, batch, head, key]
     a0 = alpha[..., 0]
     real = mask.bool()
@@ -226,18 +224,3 @@ def _train(cfg: EmergenceConfig) -> tuple[dict[str, Any], torch.nn.Module]:
         "config": asdict(cfg),
     }
     return entry, model
-
-
-def write_emergence_run(entries: list[dict[str, Any]], epsilon: float, config: dict[str, Any], root: Any = None,
-                        slug: str = "toy-emergence") -> Any:
-    """Save the curves as a ``sink-emergence`` run (``curves.json``, docs/runs.md)."""
-    from interp.io import write_json_atomic
-    from interp.runs import start_run
-
-    with start_run("sink-emergence", config, model="toy:sink-emergence", slug=slug, root=root) as run:
-        write_json_atomic(run.path / "curves.json", {"epsilon": epsilon, "runs": entries}, indent=1)
-        run.add_artifact("curves", "curves.json")
-        for e in entries:
-            run.metrics[f"final_sink_rate[{e['label']}]"] = e["sink_rate"][-1]
-        run.metrics["n_runs"] = len(entries)
-    return run

@@ -36,8 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from interp.datasets import TokenizedCorpus
+from interp.hooks.forward import forward, last_block_hook
 from interp.models import model_device
-from interp.sinks.measure import SinkConfig, is_causal, measure_sinks, run_blocks
+from interp.sinks.measure import SinkConfig, is_causal, measure_sinks
 
 INTERVENTIONS = ("clean", "mask_sink", "ablate_sink_values", "drop_first", "replace_first", "prepend_token")
 # Trains a vector (seconds to minutes), so it is asked for by name rather than run by default.
@@ -110,8 +111,9 @@ def mask_key(model: Any, pos: int = 0, layers: Sequence[int] | int | None = None
              heads: Sequence[int] | int | None = None) -> Iterator[list[tuple[str, Any]]]:
     """Mask attention to key ``pos`` in ``layers`` x ``heads`` (default all) while the block runs.
 
-    Yields TransformerLens hooks to pass to ``model.hooks`` / :func:`measure_sinks` (native
-    models), or ``[]`` after installing pre-hooks on the HF attention modules (MiniLM).
+    Yields TransformerLens hooks to pass as ``fwd_hooks`` to :func:`~interp.hooks.forward.forward`
+    or :func:`measure_sinks` (native models), or ``[]`` after installing pre-hooks on the HF
+    attention modules (MiniLM): an edit of the attention's inputs, not a forward pass of its own.
     """
     layers_ = _select(int(model.cfg.n_layers), layers, "layer")
     heads_ = _select(int(model.cfg.n_heads), heads, "head")
@@ -200,7 +202,7 @@ def _compare(model: Any, c: TokenizedCorpus, v: TokenizedCorpus, shift: int,
     """
     causal = is_causal(model)
     device = model_device(model)
-    last = f"blocks.{int(model.cfg.n_layers) - 1}.hook_resid_post"
+    last = last_block_hook(model)
     keep = c.attention_mask.bool().clone()
     keep[:, : 2 if causal else 1] = False  # [batch, pos] original positions compared
     keep[:, max(v.seq_len - shift, 0):] = False  # cut off in the variant
@@ -210,19 +212,15 @@ def _compare(model: Any, c: TokenizedCorpus, v: TokenizedCorpus, shift: int,
     outs = []
     grad = torch.is_grad_enabled()
     for corpus, ctx, sh, g in ((c, _fixed([]), 0, False), (v, intervene(), shift, grad)):
-        store: dict[str, torch.Tensor] = {}
-        tokens, mask = corpus.tokens.to(device), corpus.attention_mask.to(device)
-        with ctx as hk, torch.set_grad_enabled(g):
-            hk = list(hk)
+        with ctx as hk:
             if causal:
-                kwargs = {"attention_mask": mask} if bool((mask == 0).any()) else {}
-                with model.hooks(fwd_hooks=hk):
-                    logits = model(tokens, **kwargs)
+                logits = forward(model, corpus.tokens, corpus.attention_mask, list(hk), grad=g).logits
                 lp = F.log_softmax(logits[b_idx, p_idx + sh - 1].float(), -1)  # [n, vocab]
                 outs.append(-lp.gather(1, c.tokens[b_idx, p_idx].to(device)[:, None])[:, 0])
             else:  # final hidden states: stop before the (large, unused) MLM head
-                run_blocks(model, tokens, mask, [*hk, (last, lambda t, hook: store.__setitem__("h", t))])
-                outs.append(store["h"][b_idx, p_idx + sh].float())
+                res = forward(model, corpus.tokens, corpus.attention_mask, list(hk), names_filter=[last],
+                              stop_after=True, grad=g)
+                outs.append(res[last][b_idx, p_idx + sh].float())
     return outs[0], outs[1]
 
 
@@ -284,12 +282,9 @@ def learn_sink_vector(model: Any, corpus: TokenizedCorpus, token_id: int, steps:
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}.")
     variant, shift = edit_tokens(corpus, "prepend_token", token_id, max_len=int(model.cfg.n_ctx))
-    device = model_device(model)
-    first: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        run_blocks(model, variant.tokens[:1].to(device), variant.attention_mask[:1].to(device),
-                   [(SINK_VECTOR_HOOK, lambda t, hook: first.__setitem__("v", t[0, 0].detach().clone()))])
-    vector = torch.nn.Parameter(first["v"].float())
+    first = forward(model, variant.tokens[:1], variant.attention_mask[:1], names_filter=[SINK_VECTOR_HOOK],
+                    stop_after=True, clone=True)[SINK_VECTOR_HOOK]  # [1, pos, d_model]
+    vector = torch.nn.Parameter(first[0, 0].float())
     opt = torch.optim.Adam([vector], lr=lr)
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:

@@ -7,8 +7,10 @@ and drop the tensor, so memory is one layer's pattern of one batch whatever the
 corpus size. Works for causal models (visible queries ``q >= k``) and bidirectional
 encoders (all real queries), read off ``model.cfg.attention_dir``.
 
-The result is a :class:`SinkReport`; :func:`write_sinks_run` saves it as a ``sinks``
-run in the layout of ``docs/runs.md`` (which the dashboard reads).
+Each pass goes through :func:`interp.hooks.forward.forward` and stops after the last
+block, so the (large) unembedding never runs. The result is a :class:`SinkReport`;
+:func:`interp.sinks.run.write_sinks_run` saves it as a ``sinks`` run in the layout of
+``docs/runs.md`` (which the dashboard reads).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.datasets import TokenizedCorpus
+from interp.hooks.forward import forward, last_block_hook
 from interp.models import model_device
 from interp.sinks.massive import MassiveActivations
 from interp.sinks.metrics import TokenCategories, category_mass, category_mean, sink_scores
@@ -163,27 +166,6 @@ def _layer_of(name: str) -> int:
     return int(name.split(".")[1])
 
 
-class StopForward(Exception):
-    """Raised by :func:`stop_hook` once the last block has run: the (large) unembedding is not needed."""
-
-
-def stop_hook(model: Any) -> tuple[str, Any]:
-    """A hook on the last block's output that ends the forward pass (catch :class:`StopForward`)."""
-    def stop(t: torch.Tensor, hook: Any) -> None:
-        raise StopForward
-    return f"blocks.{int(model.cfg.n_layers) - 1}.hook_resid_post", stop
-
-
-def run_blocks(model: Any, tokens: torch.Tensor, mask: torch.Tensor, hooks: Sequence[tuple[str, Any]]) -> None:
-    """Forward ``tokens`` through every block with ``hooks`` (plus a final stop hook); no logits."""
-    kwargs = {"attention_mask": mask} if bool((mask == 0).any()) else {}
-    with model.hooks(fwd_hooks=[*hooks, stop_hook(model)]):
-        try:
-            model(tokens, **kwargs)
-        except StopForward:
-            pass
-
-
 @torch.no_grad()
 def measure_sinks(
     model: Any,
@@ -223,6 +205,7 @@ def measure_sinks(
     def on_resid(t: torch.Tensor, hook: Any) -> None:
         finder.update(_layer_of(hook.name), t, state["mask"].bool(), state["tokens"])
 
+    last = last_block_hook(model)
     hooks = list(fwd_hooks)
     for layer in range(n_layers):
         hooks.append((f"blocks.{layer}.attn.hook_pattern", on_pattern))
@@ -235,7 +218,7 @@ def measure_sinks(
         batch = corpus[start : start + cfg.batch_size]
         tokens, mask = batch.tokens.to(device), batch.attention_mask.to(device)
         state.update(tokens=tokens, mask=mask, cats=cats_of(tokens, mask))
-        run_blocks(model, tokens, mask, hooks)
+        forward(model, tokens, mask, hooks, stop_after=last)  # the hooks reduce; no unembedding
     summary = finder.summary()
     report = SinkReport(**acc.report(cats_of.labels, causal), epsilon=cfg.epsilon, massive=finder.entries(),
                         massive_summary=summary, n_massive=finder.count)
@@ -265,44 +248,12 @@ def example_pattern(model: Any, corpus: TokenizedCorpus, length: int,
 
     n_layers = int(model.cfg.n_layers)
     hooks = list(fwd_hooks) + [(f"blocks.{i}.attn.hook_pattern", grab) for i in range(n_layers)]
-    run_blocks(model, row, torch.ones_like(row), hooks)
+    forward(model, row, None, hooks, stop_after=last_block_hook(model))
     tok = getattr(model, "tokenizer", None)
     labels = tok.convert_ids_to_tokens(row[0].tolist()) if tok is not None else [str(t) for t in row[0].tolist()]
     return labels, torch.stack([patterns[i] for i in range(n_layers)])
 
 
-def sinks_meta(report: SinkReport, head_threshold: float = 0.5) -> dict[str, Any]:
-    """The ``sinks.json`` artifact of a ``sinks`` run (docs/runs.md)."""
-    return {"epsilon": report.epsilon, "extra_epsilons": report.extra_epsilons,
-            "categories": report.categories, "causal": report.causal,
-            "n_samples": report.n_samples, "head_threshold": head_threshold,
-            "sink_heads": report.sink_heads(head_threshold), "massive": report.massive,
-            "n_massive": report.n_massive, "example_tokens": report.example_tokens}
-
-
-def write_sinks_run(report: SinkReport, config: dict[str, Any], model: str, root: Any = None, slug: str | None = None,
-                    extra: dict[str, Any] | None = None, head_threshold: float = 0.5) -> Any:
-    """Save ``report`` as a ``sinks`` run; ``extra`` maps artifact names to JSON objects to save too."""
-    from safetensors.torch import save_file
-
-    from interp.io import write_atomic, write_json_atomic
-    from interp.runs import start_run
-
-    with start_run("sinks", config, model=model, slug=slug or f"sinks-{model}", root=root) as run:
-        tensors = report.tensors()
-        write_atomic(run.path / "sinks.safetensors", lambda p: save_file(tensors, str(p)))
-        run.add_artifact("sinks", "sinks.safetensors")
-        write_json_atomic(run.path / "sinks.json", sinks_meta(report, head_threshold), indent=1)
-        run.add_artifact("meta", "sinks.json")
-        for name, obj in (extra or {}).items():
-            write_json_atomic(run.path / f"{name}.json", obj, indent=1)
-            run.add_artifact(name, f"{name}.json")
-        heads = report.sink_heads(head_threshold)
-        run.metrics.update({"sink_rate": round(report.overall_sink_rate, 4), "n_sink_heads": len(heads),
-                            "n_massive": report.n_massive, "n_samples": report.n_samples,
-                            "first_token_mass": round(float(report.mass[..., 0].mean()), 4)})
-    return run
-
-
 def config_dict(cfg: SinkConfig) -> dict[str, Any]:
+    """``cfg`` as recorded in a run's config (``progress`` is display only, not a setting of the result)."""
     return {k: v for k, v in asdict(cfg).items() if k != "progress"}

@@ -7,6 +7,7 @@ import torch
 
 from interp.probes import (
     ProbeDataError,
+    ProbeResult,
     chance_level,
     control_labels,
     hook_layer,
@@ -120,7 +121,7 @@ def test_write_probe_run_follows_the_contract(tmp_path):
         r = probe_report(acts, labels, random_acts, types, max_epochs=10)
         r.hook = r.probe.hook = hook
         reports.append(r)
-    run = write_probe_run("feature", reports, {"note": "synthetic"}, model="synthetic", root=tmp_path)
+    run = write_probe_run(ProbeResult("feature", reports), spec="synthetic", config={"note": "synthetic"}, root=tmp_path)
     loaded = load_run(run.path)
     assert loaded.kind == "probe" and loaded.status == "complete"
     assert {"model", "task", "hooks", "probe", "l2", "l1", "val_frac", "test_frac"} <= set(loaded.config)

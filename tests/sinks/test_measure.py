@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interp.datasets import load_texts, tokenize_corpus
-from interp.sinks import MassiveActivations, SinkConfig, measure_sinks, sink_scores, write_sinks_run
+from interp.sinks import MassiveActivations, SinkConfig, SinksResult, measure_sinks, sink_scores, write_sinks_run
 from interp.runs import load_run
 from sinks_helpers import random_corpus
 
@@ -94,8 +94,8 @@ def test_massive_activation_finder_thresholds():
 def test_sinks_run_follows_the_contract(tiny_model, tmp_path):
     corpus = random_corpus(3, 8, tiny_model.cfg.d_vocab)
     rep = measure_sinks(tiny_model, corpus, SinkConfig(example_len=6, **QUIET))
-    run = write_sinks_run(rep, {"model": "tiny", "corpus": None, "seq_len": 8, "max_seqs": 3, "epsilon": 0.3},
-                          model="tiny", root=tmp_path)
+    run = write_sinks_run(SinksResult(rep), spec="tiny", root=tmp_path,
+                          config={"model": "tiny", "corpus": None, "seq_len": 8, "max_seqs": 3, "epsilon": 0.3})
     run = load_run(run.path)
     assert run.status == "complete" and run.kind == "sinks"
     t = run.read_tensors("sinks")
