@@ -25,12 +25,13 @@ import importlib
 import json
 import os
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
 COMMAND_MODULES: list[str] = [
     "interp.models.cli",
     "interp.hooks.cli",
     "interp.sae.cli",
+    "interp.probes.cli",
     "interp.circuits.cli",
     "interp.sinks.cli",
     "interp.dashboard_cli",

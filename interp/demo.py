@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interp.runs import Run, start_run
+from interp.runs import Run
 
 TOYLM_HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.0.attn.hook_pattern"]
 MINILM_HOOKS = ["blocks.3.hook_resid_post", "blocks.3.attn.hook_pattern"]
@@ -35,40 +35,6 @@ def _capture_run(spec: str, hooks: list[str], max_seqs: int, runs_root: Any, dev
     cfg = CaptureConfig(model=spec, hooks=hooks, max_seqs=max_seqs, tokens_per_shard=16384)
     run = capture_run(cfg, root=runs_root, slug=f"demo-{spec}", device=device)
     print(f"  {spec}: {run.metrics['tokens']} tokens x {len(hooks)} hooks in {run.metrics['seconds']} s -> {run.path}")
-    return run
-
-
-def _heads_run(runs_root: Any, device: str | None) -> Run:
-    import json
-
-    import torch
-
-    from interp.circuits import induction_score, previous_token_score
-    from interp.datasets.synthetic import half_losses, induction_eval_batch
-    from interp.models import model_device
-    from interp.models import load_model
-
-    model = load_model("toy:induction", device=device)
-    seg = int(model.toy_config.extra["eval_segment"])
-    gen = torch.Generator().manual_seed(1234)
-    tokens, first, second = induction_eval_batch(64, seg, model.cfg.d_vocab, gen)
-    tokens = tokens.to(model_device(model))
-    with start_run("heads", {"model": "toy:induction", "segment_len": seg, "n_seq": 64},
-                   model="toy:induction", slug="induction-heads", root=runs_root) as run:
-        prev = previous_token_score(model, tokens)  # [layer, head]
-        ind = induction_score(model, tokens, seg)
-        with torch.no_grad():
-            first_loss, repeat_loss = half_losses(model(tokens), tokens, first, second)
-        (run.path / "scores.json").write_text(json.dumps({"previous_token": prev.tolist(), "induction": ind.tolist()}))
-        run.add_artifact("scores", "scores.json")
-        l0, l1 = int(prev[0].argmax()), int(ind[1].argmax())
-        run.metrics.update({"prev_token_head": f"L0H{l0}", "prev_token_score": round(float(prev[0, l0]), 3),
-                            "induction_head": f"L1H{l1}", "induction_score": round(float(ind[1, l1]), 3),
-                            "first_half_loss": round(first_loss, 3), "repeat_loss": round(repeat_loss, 3)})
-    m = run.metrics
-    print(f"  toy:induction: previous-token head {m['prev_token_head']} ({m['prev_token_score']}), "
-          f"induction head {m['induction_head']} ({m['induction_score']}), loss {m['first_half_loss']} on the "
-          f"random half vs {m['repeat_loss']} on the repeat -> {run.path}")
     return run
 
 
@@ -94,14 +60,9 @@ def capture_step(ctx: DemoContext) -> list[Run]:
             _capture_run("minilm", MINILM_HOOKS, ctx.max_seqs, ctx.runs_root, ctx.device)]
 
 
-def heads_step(ctx: DemoContext) -> list[Run]:
-    return [_heads_run(ctx.runs_root, ctx.device)]
-
-
-DEMO_STEPS: list[str] = ["interp.demo:capture_step", "interp.demo:heads_step",
-                         "interp.sae.demo:demo_step", "interp.probes.demo:demo_step",
-                         "interp.circuits.induction_circuit:demo_step",
-                         "interp.sinks.analysis:demo_step"]
+DEMO_STEPS: list[str] = ["interp.demo:capture_step", "interp.circuits.pipeline:heads_demo_step",
+                         "interp.sae.pipeline:demo_step", "interp.probes.pipeline:demo_step",
+                         "interp.circuits.pipeline:demo_step", "interp.sinks.pipeline:demo_step"]
 
 
 def _step(name: str) -> Any:

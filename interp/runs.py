@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -134,14 +134,24 @@ class Run:
         self.save()
 
 
+def config_dict(config: Any) -> dict[str, Any]:
+    """A run config as a plain dict: a dataclass instance's fields, a mapping's items, ``{}`` for None."""
+    if config is None:
+        return {}
+    return asdict(config) if is_dataclass(config) and not isinstance(config, type) else dict(config)
+
+
 def start_run(
     kind: str,
-    config: dict[str, Any] | None = None,
+    config: dict[str, Any] | Any = None,
     model: str | None = None,
     slug: str | None = None,
     root: str | Path | None = None,
 ) -> Run:
-    """Create ``<root>/<kind>/<timestamp>-<slug>/`` and write its ``run.json`` (status "running")."""
+    """Create ``<root>/<kind>/<timestamp>-<slug>/`` and write its ``run.json`` (status "running").
+
+    ``config``: a dict or a config dataclass (stored as its fields).
+    """
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", kind or ""):
         raise RunError(f"Run kind {kind!r} must be letters, digits, '-' or '_' (e.g. 'capture', 'sae').")
     now = datetime.now(timezone.utc)
@@ -163,7 +173,7 @@ def start_run(
     run = Run(
         path=path,
         kind=kind,
-        config=dict(config or {}),
+        config=config_dict(config),
         model=model,
         created=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
         interp=__version__,

@@ -103,3 +103,12 @@ def test_a_cycle_between_analysis_packages_is_caught():
     srcs["interp.sae.features"] += "\nfrom interp.probes.data import make_split\n"
     srcs["interp.probes.base"] += "\nfrom interp.sae.features import compute_features\n"
     assert any("cycle" in v and "interp.sae" in v and "interp.probes" in v for v in violations(srcs))
+
+
+if __name__ == "__main__":  # python tests/test_layers.py [path/to/interp]: list what breaks the rules there
+    import sys
+
+    if len(sys.argv) > 1:
+        ROOT = Path(sys.argv[1]).resolve()
+    found = violations(sources())
+    print("\n".join(found) or "no violations")

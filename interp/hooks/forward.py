@@ -100,6 +100,7 @@ def forward(
     logits_at: torch.Tensor | None = None,
     clone: bool = False,
     grad: bool = False,
+    check: bool = True,
 ) -> ForwardResult:
     """Run ``model`` on ``tokens`` [batch, pos] with ``fwd_hooks``; see the module docstring.
 
@@ -107,15 +108,19 @@ def forward(
     ``stop_after`` is a hook name, or ``True`` to stop once every hook in ``names_filter``
     has fired; a stopped pass returns ``logits=None``. ``logits_at`` [n] keeps the logits
     of those positions only (causal models with an ``ln_final``; others get every position).
-    Tokens and mask are moved to the model's device.
+    Tokens and mask are moved to the model's device. ``check=False`` is for hot loops
+    (thousands of passes with hooks validated once by the caller): hook names are not
+    validated and ``logits_at`` trims at ``ln_final.hook_in`` without looking it up
+    (reading ``model.hook_dict`` costs tens of microseconds on a TransformerBridge).
     """
     device = model_device(model)
     tokens = tokens.to(device)
     kwargs = mask_kwargs(None if attention_mask is None else attention_mask.to(device))
     names = _cache_names(model, names_filter)
-    hook_dict = getattr(model, "hook_dict", {})
+    looked_up = check or bool(names)
+    hook_dict = getattr(model, "hook_dict", {}) if looked_up else {}
     unknown = [n for n in names + ([stop_after] if isinstance(stop_after, str) else []) if n not in hook_dict]
-    if unknown:
+    if unknown and check:
         from interp.hooks.capture import check_hook_names
 
         check_hook_names(model, unknown)  # raises HookNameError with the nearest valid names
@@ -141,7 +146,8 @@ def forward(
     hooks += [(aliases[0], recorder(aliases)) for aliases in by_point.values()]
     if isinstance(stop_after, str):
         hooks.append(stop_hook(stop_after))
-    if logits_at is not None and not stop_after and "ln_final.hook_in" in hook_dict:
+    trims = logits_at is not None and ("ln_final.hook_in" in hook_dict or not looked_up)
+    if trims and not stop_after:
         hooks.append(_trim_hook(logits_at))
 
     logits = None
@@ -151,7 +157,7 @@ def forward(
             logits = model(tokens, **kwargs)
         except StopForward:
             logits = None
-    if logits is not None and logits_at is not None and "ln_final.hook_in" not in hook_dict:
+    if logits is not None and logits_at is not None and not trims:
         logits = logits[:, logits_at.to(logits.device)]
     missing = [n for n in names if n not in cache]
     if missing:

@@ -146,6 +146,24 @@ def build_native(cfg: ToyConfig) -> torch.nn.Module:
     return model
 
 
+def native_patterns(model: torch.nn.Module, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``(logits [batch, pos, vocab], per-layer attention patterns [batch, head, q, k])`` of a *native* toy.
+
+    Training loops evaluate the bare module from :func:`build_native` (no bridge, so no
+    hook points): its attention modules return ``(out, pattern)`` and this reads the
+    pattern off them (the bridge's ``hook_pattern`` is the same tensor). Gradients follow
+    the caller's mode. On a bridge, use :func:`interp.hooks.forward.forward` instead.
+    """
+    patterns: list[torch.Tensor] = []
+    handles = [layer.attn.register_forward_hook(lambda _m, _i, out: patterns.append(out[1])) for layer in model.layers]
+    try:
+        logits = model(tokens)
+    finally:
+        for h in handles:
+            h.remove()
+    return logits, patterns
+
+
 def save_toy(model: Any, cfg: ToyConfig, out_dir: str | Path, training: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint folder atomically enough: each file goes to a temp name first."""
     out = Path(out_dir)

@@ -49,7 +49,7 @@ from interp.datasets.synthetic import (
     previous_token_score_from_pattern,
     shifted_induction_batch,
 )
-from interp.models.toy import ToyConfig, build_native, save_toy
+from interp.models.toy import ToyConfig, build_native, native_patterns, save_toy
 from interp.models.training.common import LoopConfig, seed_everything, train_loop
 
 
@@ -110,14 +110,7 @@ def evaluate_induction(
     same tensor), so evaluation during training needs no bridge.
     """
     tokens, first, second = induction_eval_batch(recipe.eval_batch, recipe.eval_segment, recipe.vocab, generator)
-    patterns: list[torch.Tensor] = []  # per layer: [batch, head, q, k]
-    handles = [layer.attn.register_forward_hook(lambda _m, _i, out: patterns.append(out[1]))
-               for layer in model.layers]
-    try:
-        logits = model(tokens)  # [batch, pos, vocab]
-    finally:
-        for h in handles:
-            h.remove()
+    logits, patterns = native_patterns(model, tokens)  # [batch, pos, vocab], per layer [batch, head, q, k]
     first_loss, second_loss = half_losses(logits.detach(), tokens, first, second)
     return {
         "prev_token_score": float(previous_token_score_from_pattern(patterns[0]).max().detach()),
