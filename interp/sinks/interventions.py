@@ -140,22 +140,41 @@ def mask_key(model: Any, pos: int = 0, layers: Sequence[int] | int | None = None
             h.remove()
 
 
+def _value_heads(heads: list[int], n_heads: int, n_value_heads: int) -> list[int]:
+    """The value heads that query ``heads`` read: themselves, or under GQA their groups' (whole groups only)."""
+    if n_value_heads == n_heads:
+        return heads
+    rep = n_heads // n_value_heads
+    groups = sorted({h // rep for h in heads})
+    if sorted(heads) != [g * rep + r for g in groups for r in range(rep)]:
+        raise ValueError(f"This model shares each value head among {rep} query heads (grouped-query attention), "
+                         f"so value ablation acts on whole groups; choose heads {[list(range(g * rep, (g + 1) * rep)) for g in groups]} "
+                         f"instead of {heads}.")
+    return groups
+
+
 def value_ablation_hooks(model: Any, pos: int = 0, layers: Sequence[int] | int | None = None,
                          heads: Sequence[int] | int | None = None, mode: str = "zero") -> list[tuple[str, Any]]:
     """``hook_v`` hooks that zero (``mode="zero"``) or mean-replace (``"mean"``, the mean over
-    the batch's other positions) the value vectors at position ``pos``. hook_v: [batch, pos, head, d_head]."""
+    the batch's other positions) the value vectors at position ``pos``. hook_v: [batch, pos, head, d_head].
+
+    Under grouped-query attention (Llama, Gemma, Qwen, Mistral) hook_v has one value head per
+    group of query heads, so ``heads`` must select whole groups: the shared value is ablated.
+    """
     if mode not in ("zero", "mean"):
         raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}.")
     layers_ = _select(int(model.cfg.n_layers), layers, "layer")
-    heads_ = _select(int(model.cfg.n_heads), heads, "head")
+    n_heads = int(model.cfg.n_heads)
+    heads_ = _select(n_heads, heads, "head")
 
     def fn(v: torch.Tensor, hook: Any) -> torch.Tensor:
+        idx = _value_heads(heads_, n_heads, v.shape[2])
         v = v.clone()
         if mode == "zero":
-            v[:, pos, heads_] = 0.0
+            v[:, pos, idx] = 0.0
         else:
             others = torch.cat([v[:, :pos], v[:, pos + 1 :]], dim=1)  # [batch, pos-1, head, d_head]
-            v[:, pos, heads_] = others[:, :, heads_].mean(1)
+            v[:, pos, idx] = others[:, :, idx].mean(1)
         return v
 
     return [(f"blocks.{layer}.attn.hook_v", fn) for layer in layers_]

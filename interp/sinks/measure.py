@@ -140,7 +140,13 @@ class _Accumulator:
             self.n_samples += int(pattern.shape[0])
 
     def values(self, layer: int, v: torch.Tensor, cats: torch.Tensor) -> None:
-        norms = v.float().norm(dim=-1)  # [batch, pos, head]
+        norms = v.float().norm(dim=-1)  # [batch, pos, head] (or [batch, pos, kv_head] under grouped-query attention)
+        n_heads = self.v_sum.shape[1]
+        if norms.shape[-1] != n_heads:  # GQA: query head h reads value head h // (n_heads / n_kv_heads)
+            if n_heads % norms.shape[-1]:
+                raise ValueError(f"hook_v has {norms.shape[-1]} value heads for {n_heads} query heads in layer "
+                                 f"{layer}; expected a divisor (grouped-query attention).")
+            norms = norms.repeat_interleave(n_heads // norms.shape[-1], dim=-1)
         sums, counts = category_mean(norms, cats, self.v_sum.shape[-1])
         self.v_sum[layer] += sums.cpu().double()
         if layer == 0:
