@@ -50,7 +50,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.circuits.metrics import METRICS, Task, metric_per_input, normalise
-from interp.hooks.forward import Hook, forward
+from interp.hooks.forward import TRIM_HOOK, Hook, forward
 
 SWEEPS = ("resid_pre", "attn_out", "mlp_out", "heads")
 DIRECTIONS = ("denoising", "noising")
@@ -79,11 +79,11 @@ class ReadOut:
     """Where a task reads the logits, so a run computes nothing the metric does not read.
 
     Causal models only (others keep every position): ``n_pos`` tokens are run (up to
-    the last metric position), and the pass trims the residual stream at
-    ``ln_final.hook_in`` to the ``cols`` positions any input reads (``logits_at`` of
-    :func:`~interp.hooks.forward.forward`), so the final norm and the unembedding run on
-    those alone. ``task`` is the task restricted to ``cols``; metrics of trimmed
-    logits on it equal metrics of full logits on the full task.
+    the last metric position), and the pass trims the residual stream at the
+    unembedding's input to the ``cols`` positions any input reads (``logits_at`` of
+    :func:`~interp.hooks.forward.forward`), so the unembedding runs on those alone.
+    ``task`` is the task restricted to ``cols``; metrics of trimmed logits on it equal
+    metrics of full logits on the full task.
     """
 
     n_pos: int
@@ -93,7 +93,7 @@ class ReadOut:
     @classmethod
     def of(cls, model: Any, task: Task) -> "ReadOut":
         causal = getattr(model.cfg, "attention_dir", "causal") == "causal"
-        if not causal or "ln_final.hook_in" not in getattr(model, "hook_dict", {}):
+        if not causal or TRIM_HOOK not in getattr(model, "hook_dict", {}):
             return cls(task.clean.shape[1], None, task)
         cols = task.positions.any(0).nonzero().flatten()
         pick = lambda t: None if t is None else t[:, cols]  # noqa: E731
@@ -111,7 +111,7 @@ class ReadOut:
             check: bool = False) -> torch.Tensor:
         """Logits [batch, n_cols, vocab] of one pass over ``tokens`` (already cut to ``n_pos``) with ``fwd_hooks``.
 
-        ``check=False`` (the default): the pass does not look ``ln_final.hook_in`` up in
+        ``check=False`` (the default): the pass does not look the trim hook up in
         ``model.hook_dict`` again (:meth:`of` found it before setting ``cols``); a sweep
         runs thousands of these passes."""
         return forward(model, tokens, fwd_hooks=fwd_hooks, logits_at=self.cols, check=check).logits

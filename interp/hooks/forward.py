@@ -13,7 +13,7 @@ read the logits". Written once here, the details are right everywhere:
   activations, detached (cloned with ``clone=True`` when a later hook edits them in
   place); aliases of one hook point are recorded from one hook;
 * **logits only where read**: ``logits_at`` (positions) trims the residual stream at
-  ``ln_final.hook_in`` so the final norm and the unembedding run on those alone;
+  ``unembed.hook_in`` so the unembedding runs on those alone;
 * a hook that never fires is an error that names it, not a silent ``KeyError``.
 
 Gradients are off unless ``grad=True`` (attribution needs them).
@@ -82,11 +82,17 @@ def _cache_names(model: Any, names_filter: Sequence[str] | str | Callable[[str],
     return list(dict.fromkeys(names_filter))
 
 
+# Where logits_at cuts the positions: the unembedding's input. Not the final norm's input:
+# Hugging Face models (GPT-2) reshape the hidden states to the input's length right after
+# the final norm, so a trim before it breaks them; the norm is cheap, the unembedding is not.
+TRIM_HOOK = "unembed.hook_in"
+
+
 def _trim_hook(positions: torch.Tensor) -> Hook:
     def trim(act: torch.Tensor, hook: Any) -> torch.Tensor:
         return act[:, positions.to(act.device)]
 
-    return "ln_final.hook_in", trim
+    return TRIM_HOOK, trim
 
 
 def forward(
@@ -107,10 +113,10 @@ def forward(
     ``fwd_hooks`` run first, so cached activations are the ones after any intervention.
     ``stop_after`` is a hook name, or ``True`` to stop once every hook in ``names_filter``
     has fired; a stopped pass returns ``logits=None``. ``logits_at`` [n] keeps the logits
-    of those positions only (causal models with an ``ln_final``; others get every position).
+    of those positions only.
     Tokens and mask are moved to the model's device. ``check=False`` is for hot loops
     (thousands of passes with hooks validated once by the caller): hook names are not
-    validated and ``logits_at`` trims at ``ln_final.hook_in`` without looking it up
+    validated and ``logits_at`` trims at ``unembed.hook_in`` without looking it up
     (reading ``model.hook_dict`` costs tens of microseconds on a TransformerBridge).
     """
     device = model_device(model)
@@ -146,7 +152,7 @@ def forward(
     hooks += [(aliases[0], recorder(aliases)) for aliases in by_point.values()]
     if isinstance(stop_after, str):
         hooks.append(stop_hook(stop_after))
-    trims = logits_at is not None and ("ln_final.hook_in" in hook_dict or not looked_up)
+    trims = logits_at is not None and (TRIM_HOOK in hook_dict or not looked_up)
     if trims and not stop_after:
         hooks.append(_trim_hook(logits_at))
 
