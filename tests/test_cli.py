@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+import interp.models
 from interp.cli import main
 from interp.hooks import ActivationStore
 from interp.runs import list_runs
@@ -26,7 +28,7 @@ def test_console_entry_point_runs():
     assert out.returncode == 0 and "minilm" in out.stdout
 
 
-def test_capture_writes_a_run_with_a_store(tmp_path, capsys):
+def test_capture_writes_a_run_with_a_store(tmp_path, capsys, monkeypatch):
     argv = ["capture", "--model", "minilm", "--hooks", "blocks.1.hook_resid_post", "blocks.0.attn.hook_pattern",
             "--max-seqs", "6", "--seq-len", "32", "--batch-size", "4", "--tokens-per-shard", "64",
             "--runs", str(tmp_path / "runs")]
@@ -38,7 +40,8 @@ def test_capture_writes_a_run_with_a_store(tmp_path, capsys):
     assert main(["runs", "--runs", str(tmp_path / "runs")]) == 0
     assert str(run.path) in capsys.readouterr().out
 
-    # an interrupted capture (last shard never committed) resumes to the same bytes
+    # an interrupted capture (last shard never committed) resumes to the same bytes, keeping the
+    # committed shards as they are and running only the batches that hold the missing rows
     store_dir = run.artifact("store")
     before = {p.name: p.read_bytes() for p in store_dir.iterdir()}
     manifest = json.loads((store_dir / "manifest.json").read_text())
@@ -47,7 +50,30 @@ def test_capture_writes_a_run_with_a_store(tmp_path, capsys):
     manifest["total_tokens"] -= last["rows"]
     (store_dir / "manifest.json").write_text(json.dumps(manifest))
     (store_dir / last["file"]).unlink()
+    kept = {}
+    for s in manifest["shards"]:  # a marker mtime in the past: a rewritten shard cannot keep it
+        os.utime(store_dir / s["file"], ns=(10**18, 10**18))
+        kept[s["file"]] = ((store_dir / s["file"]).stat().st_ino, 10**18)
+    forwarded, load_model = [], interp.models.load_model
+
+    def load_and_record(*args, **kwargs):  # the model the resume loads, with its forward passes recorded
+        model = load_model(*args, **kwargs)
+        model.embed.register_forward_pre_hook(lambda mod, a: forwarded.append(a[0].detach().cpu().clone()))
+        return model
+
+    monkeypatch.setattr(interp.models, "load_model", load_and_record)
     assert main(["capture", "--resume", str(run.path)]) == 0
+    tokens = store.corpus()["tokens"]
+    index = {tuple(t.tolist()): i for i, t in enumerate(tokens)}
+    assert len(index) == len(tokens) == 6
+    ran = [[index[tuple(t.tolist())] for t in b] for b in forwarded]
+    ran = ran[1:] if ran and ran[0] == [0] else ran  # capture's one-sequence shape probe
+    missing_seqs = set(store.meta()["seq_id"][-last["rows"]:].tolist())  # the sequences the lost shard held rows of
+    want = sorted({q // 4 for q in missing_seqs})  # batches of 4
+    assert ran == [list(range(4 * b, min(4 * b + 4, 6))) for b in want] and len(ran) < 2
+    for name, (ino, mtime) in kept.items():
+        st = (store_dir / name).stat()
+        assert (st.st_ino, st.st_mtime_ns) == (ino, mtime), f"{name} was rewritten by the resume"
     assert {p.name: p.read_bytes() for p in store_dir.iterdir()} == before
 
 

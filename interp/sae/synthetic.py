@@ -24,11 +24,22 @@ Recovery metrics compare an SAE's decoder rows with the true directions:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """A 63-bit seed for one ``purpose`` (``"synthetic.features"``, ``"synthetic.samples"``) derived from ``seed``.
+
+    A generator seeded with it never draws the stream of one seeded with a plain integer, such
+    as the SAE trainer's initialisation (``TrainConfig.seed``): an SAE trained with the data's
+    seed and the dictionary's shape cannot start at the answer.
+    """
+    return int.from_bytes(hashlib.sha256(f"{purpose}:{int(seed)}".encode()).digest()[:8], "little") >> 1
 
 
 @dataclass
@@ -53,11 +64,13 @@ class SyntheticData:
         if not 0 <= cfg.correlation < 1:
             raise ValueError(f"correlation must be in [0, 1), got {cfg.correlation}.")
         self.cfg = cfg
-        # Directions come from numpy's PCG64, not torch's generator: an SAE initialised with
-        # torch.randn under the same seed and shape must not start *at* the answer.
-        f = torch.from_numpy(np.random.default_rng(cfg.seed).standard_normal((cfg.n_features, cfg.d))).float()
+        # The dictionary and the samples each draw from a generator seeded with derive_seed(cfg.seed,
+        # purpose), never with cfg.seed itself: the trainer initialises an SAE from its plain seed,
+        # so an SAE trained with this seed and shape cannot start *at* the answer.
+        features_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "synthetic.features"))
+        f = torch.randn(cfg.n_features, cfg.d, generator=features_gen)
         self.features = f / f.norm(dim=-1, keepdim=True)  # [n_features, d]
-        gen = torch.Generator().manual_seed(cfg.seed)
+        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "synthetic.samples"))
         w = (torch.arange(cfg.n_features, dtype=torch.float64) + 1) ** -cfg.zipf_exponent
         p = cfg.l0 * w / w.sum()
         for _ in range(50):  # cap at 1 and give the excess to the others
@@ -84,7 +97,7 @@ class SyntheticData:
         return fire * mags
 
     def sample(self, n: int, generator: torch.Generator | None = None, chunk: int = 16384) -> torch.Tensor:
-        """Activations ``x`` [n, d] (float32)."""
+        """Activations ``x`` [n, d] (float32), from ``generator`` or the data's own sampling stream."""
         gen = generator or self._gen
         out = torch.empty(n, self.cfg.d)
         for s in range(0, n, chunk):

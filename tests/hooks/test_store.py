@@ -26,6 +26,48 @@ def _files(path: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
 
 
+def record_forwards(model) -> list[torch.Tensor]:
+    """Every forward pass's token batch, appended as it runs (a torch pre-hook on the embedding)."""
+    seen: list[torch.Tensor] = []
+    model.embed.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().cpu().clone()))
+    return seen
+
+
+def seq_ids(batches: list[torch.Tensor], tokens: torch.Tensor) -> list[list[int]]:
+    """Each forwarded batch as the indices of its sequences in ``tokens`` (rows must be distinct)."""
+    index = {tuple(row.tolist()): i for i, row in enumerate(tokens)}
+    assert len(index) == len(tokens)
+    return [[index[tuple(row.tolist())] for row in b] for b in batches]
+
+
+def pending_batches(rows_done: int, rows_per_seq: int, n_seq: int, batch_size: int) -> list[list[int]]:
+    """The batches a resume must run: those holding a row not in a committed shard."""
+    starts = range(0, n_seq, batch_size)
+    return [list(range(s, min(s + batch_size, n_seq))) for s in starts if min(s + batch_size, n_seq) * rows_per_seq > rows_done]
+
+
+def without_probe(batches: list[list[int]]) -> list[list[int]]:
+    """Drop capture's one-sequence shape probe (a forward of sequence 0 before the batches), if present."""
+    return batches[1:] if batches and batches[0] == [0] else batches
+
+
+def stamp(path: Path, shards: list[str]) -> dict[str, tuple[int, int]]:
+    """Set each shard's mtime to a marker in the past; return {file: (inode, mtime_ns)} to compare after a resume."""
+    out = {}
+    for name in shards:
+        f = path / name
+        os.utime(f, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))  # 2001-09-09: no rewrite can produce it
+        st = f.stat()
+        out[name] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def untouched(path: Path, before: dict[str, tuple[int, int]]) -> None:
+    for name, (ino, mtime) in before.items():
+        st = (path / name).stat()
+        assert (st.st_ino, st.st_mtime_ns) == (ino, mtime), f"{name} was rewritten by the resume"
+
+
 def test_store_matches_in_memory_capture(tiny_model, tmp_path):
     tokens = _tokens()
     mem = capture(tiny_model, tokens, HOOKS, batch_size=6, progress=False)
@@ -48,7 +90,13 @@ def test_resume_after_partial_capture_is_byte_identical(tiny_model, tmp_path):
     part = capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "part", tokens_per_shard=70,
                    progress=False, max_batches=2)  # 192 rows: 2 shards committed, 52 rows lost
     assert len(part.shards) == 2 and not part.manifest["complete"]
+    before = stamp(tmp_path / "part", [s.file for s in part.shards])
+    seen = record_forwards(tiny_model)
     capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "part", tokens_per_shard=70, progress=False)
+    # only the batches past the committed rows ran: sequences 6-19 (140 rows = 8.75 sequences done), not 0-5
+    ran = without_probe(seq_ids(seen, tokens))
+    assert ran == pending_batches(140, 16, 20, 6) == [list(range(6, 12)), list(range(12, 18)), [18, 19]]
+    untouched(tmp_path / "part", before)  # the committed shards were kept, not rewritten
     assert _files(tmp_path / "part") == _files(tmp_path / "full")
 
 
@@ -67,14 +115,21 @@ from interp.models import boot_toy
 from interp.hooks import capture
 model = boot_toy(tiny_config()).eval()
 tokens = torch.randint(0, 50, (40, 16), generator=torch.Generator().manual_seed(3))
+index = {{tuple(r.tolist()): i for i, r in enumerate(tokens)}}
+log = open({log!r}, "a")
+def record(mod, args):  # one line per forward pass: the indices of its sequences
+    log.write(" ".join(str(index[tuple(r.tolist())]) for r in args[0].cpu()) + "\\n")
+    log.flush()
+model.embed.register_forward_pre_hook(record)
 slow = [("blocks.0.hook_resid_pre", lambda t, hook: time.sleep({delay}))]  # test-only pacing
 with model.hooks(fwd_hooks=slow):
     capture(model, tokens, {hooks!r}, batch_size=4, out={out!r}, tokens_per_shard=50, progress=False)
 """
 
 
-def _run_capture_subprocess(out: Path, delay: float) -> subprocess.Popen:
-    code = KILL_SCRIPT.format(tests=str(Path(__file__).resolve().parents[1]), delay=delay, hooks=HOOKS, out=str(out))
+def _run_capture_subprocess(out: Path, delay: float, log: Path | None = None) -> subprocess.Popen:
+    code = KILL_SCRIPT.format(tests=str(Path(__file__).resolve().parents[1]), delay=delay, hooks=HOOKS, out=str(out),
+                              log=str(log or os.devnull))
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -92,9 +147,15 @@ def test_killed_capture_resumes_byte_identical(tmp_path):
     proc.wait()
     manifest = json.loads((killed / "manifest.json").read_text())
     assert not manifest["complete"] and 3 <= len(manifest["shards"]) < 13
-    assert _run_capture_subprocess(killed, 0.0).wait(timeout=120) == 0
+    before = stamp(killed, [s["file"] for s in manifest["shards"]])
+    log = tmp_path / "forwards.txt"
+    assert _run_capture_subprocess(killed, 0.0, log).wait(timeout=120) == 0
     leftovers = {p.name for p in killed.iterdir()} - {p.name for p in full.iterdir()}
     assert not leftovers or all(n.endswith(".tmp") for n in leftovers)
+    ran = without_probe([[int(i) for i in line.split()] for line in log.read_text().splitlines()])
+    done = sum(s["rows"] for s in manifest["shards"])
+    assert ran == pending_batches(done, 16, 40, 4) and len(ran) < 10  # only the batches after the committed rows
+    untouched(killed, before)  # the shards committed before the kill were kept, not rewritten
     for p in full.iterdir():
         assert (killed / p.name).read_bytes() == p.read_bytes(), p.name
 

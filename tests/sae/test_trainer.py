@@ -9,8 +9,10 @@ from safetensors.torch import save_file
 
 from interp.hooks import StoreError
 from interp.hooks.store import ActivationStore, StoreWriter
+from interp.hooks.rows import RowSource
 from interp.sae import SAEConfig, SourceError, TrainConfig, TrainingDiverged, train_sae, train_saes
 from interp.sae.checkpoint import load_checkpoint
+from interp.sae.data import open_source
 from interp.sae.archs.topk import TopKSAE
 
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
@@ -118,12 +120,50 @@ def test_non_finite_weights_stop_training_and_keep_last_good_checkpoint(toy_data
     assert r.steps == 20 and bool(r.sae.W_dec.isfinite().all())
 
 
-def test_non_finite_loss_is_caught_before_the_step(toy_data):
+class _InfAt(RowSource):
+    """``base``'s rows, with one value of the minibatch of step ``at`` (epoch 0) set to +inf: finite at scaling time."""
+
+    def __init__(self, base: RowSource, at: int) -> None:
+        self.base, self.at = base, at
+        self.names, self.d, self.error = base.names, base.d, base.error
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def rows(self, name, start, stop):
+        return self.base.rows(name, start, stop)
+
+    def sample(self, n):
+        return self.base.sample(n)
+
+    def epoch(self, epoch, batch_size, seed, start=0, rank=0, world_size=1):
+        for b, batch in enumerate(self.base.epoch(epoch, batch_size, seed, start, rank, world_size), start):
+            if epoch == 0 and b == self.at:
+                batch = {k: v.clone() for k, v in batch.items()}
+                batch[self.names[0]][3, 0] = float("inf")
+            yield batch
+
+
+def test_non_finite_loss_is_caught_before_the_step(toy_data, tmp_path, monkeypatch):
     _, x = toy_data
-    bad = x.clone()
-    bad[1::2] = float("inf")  # the scaling sample (even-spaced rows incl. row 0) may be finite or not
-    with pytest.raises((TrainingDiverged, SourceError), match="non-finite|NaN/inf"):
-        train_sae(_cfg(), bad)
+    steps = {"n": 0}
+    orig = TopKSAE.after_optimizer_step
+
+    def counted(self):  # one call per optimiser step taken
+        steps["n"] += 1
+        orig(self)
+
+    monkeypatch.setattr(TopKSAE, "after_optimizer_step", counted)
+    ckpt = tmp_path / "ckpt"
+    source = _InfAt(open_source(x), at=6)
+    assert bool(source.sample(32768)["x"].isfinite().all())  # the inputs scale fine: the bad row comes later
+    with pytest.raises(TrainingDiverged, match=r"step 6: the loss is (nan|inf) \(non-finite\).*ckpt \(step 5\)"):
+        train_sae(_cfg(checkpoint_dir=str(ckpt), checkpoint_every=5), source)
+    assert steps["n"] == 6  # steps 0-5 were taken; the bad batch never reached the optimiser
+    meta, tensors = load_checkpoint(ckpt)
+    assert meta["step"] == 5 and all(bool(t.float().isfinite().all()) for t in tensors.values())
+    r = train_sae(_cfg(checkpoint_dir=str(ckpt), checkpoint_every=5, resume=True), x)  # clean data: resume finishes
+    assert r.steps == 20 and bool(r.sae.W_dec.isfinite().all())
 
 
 def test_multi_hook_run_checkpoints_and_resumes_each_sae(toy_data, tmp_path):
