@@ -44,3 +44,7 @@ def read_json(path: Path, error: type[Exception], missing: str, corrupt: str) ->
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path} is not valid JSON ({exc}); {corrupt}") from exc
+    except RecursionError:
+        raise error(f"{path} is nested too deeply to be a file interp wrote; {corrupt}") from None
+    except OSError as exc:
+        raise error(f"Cannot read {path}: {exc}") from exc

@@ -193,7 +193,28 @@ def load_run(path: str | Path) -> Run:
     if not isinstance(obj, dict) or "kind" not in obj:
         raise RunError(f"{f} has no 'kind' field; it is not an interp run.")
     known = set(Run.__dataclass_fields__) - {"path"}
-    return Run(path=p, **{k: v for k, v in obj.items() if k in known})
+    fields = {k: v for k, v in obj.items() if k in known}
+    _check_fields(f, fields)
+    return Run(path=p, **fields)
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,), "created": (str,), "interp": (str,), "status": (str,), "config": (dict,), "metrics": (dict,),
+    "artifacts": (dict,), "model": (str, type(None)), "git_sha": (str, type(None)), "error": (str, type(None)),
+}
+
+
+def _check_fields(f: Path, fields: dict[str, Any]) -> None:
+    """Refuse a run.json whose fields have the wrong types, naming the file and the field (readers sort and
+    format these fields, so a wrong type would otherwise surface as a TypeError far from its cause)."""
+    for name, value in fields.items():
+        types = _FIELD_TYPES.get(name)
+        if types and not isinstance(value, types):
+            want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise RunError(f"{f}: field {name!r} is {type(value).__name__}, not {want}; the run is corrupt.")
+    bad = [k for k, v in fields.get("artifacts", {}).items() if not isinstance(v, str)]
+    if bad:
+        raise RunError(f"{f}: artifacts {bad} are not relative paths (strings); the run is corrupt.")
 
 
 def list_runs(
