@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+from interp.argtypes import port
 
 DEFAULT_PORT = 8501
 
@@ -125,7 +126,7 @@ def _open_browser(proc: subprocess.Popen, host: str, port: int, url: str) -> Non
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("dashboard", parents=parents, help="browse runs, SAE features, attention, sinks, circuits, probes (Streamlit)",
                        description="Start the Streamlit dashboard on the runs folder; open the printed URL.")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 shares it on the network)")
     p.add_argument("--headless", action="store_true", help="do not open a browser window")

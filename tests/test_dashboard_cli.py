@@ -49,3 +49,11 @@ def test_missing_apps_folder_is_a_clear_error(tmp_path, monkeypatch, capsys):
         dc.app_path()
     assert main(["dashboard"]) == 2
     assert "apps/dashboard.py" in capsys.readouterr().err
+
+
+def test_a_port_out_of_range_is_refused_before_streamlit_starts(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["dashboard", "--port", "99999"])
+    assert exit_.value.code == 2 and "--port: must be a port number from 1 to 65535" in capsys.readouterr().err

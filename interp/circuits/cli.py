@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from typing import Any
+from interp.argtypes import nonneg_int, positive_float, positive_int
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -21,20 +22,20 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     q = csub.add_parser("induction", parents=parents,
                         help="find toy:induction's circuit with every method and write the runs")
     q.add_argument("--model", default="toy:induction", help="an induction toy spec (default toy:induction)")
-    q.add_argument("--prompts", type=int, default=32, help="clean/corrupt pairs for discovery (default 32)")
-    q.add_argument("--adversarial", type=int, default=128, help="fresh inputs for the adversarial evaluation")
-    q.add_argument("--steps", type=int, default=10, help="EAP-IG integration steps (default 10)")
-    q.add_argument("--tau", type=float, default=0.08, help="ACDC threshold on KL (default 0.08)")
+    q.add_argument("--prompts", type=positive_int, default=32, help="clean/corrupt pairs for discovery (default 32)")
+    q.add_argument("--adversarial", type=positive_int, default=128, help="fresh inputs for the adversarial evaluation")
+    q.add_argument("--steps", type=positive_int, default=10, help="EAP-IG integration steps (default 10)")
+    q.add_argument("--tau", type=positive_float, default=0.08, help="ACDC threshold on KL (default 0.08)")
     q.add_argument("--ablation", default="corrupt", choices=["corrupt", "mean", "zero"],
                    help="what a cut edge carries (default: the corrupted input's activation)")
-    q.add_argument("--seed", type=int, default=1)
-    q.add_argument("--threads", type=int, default=1,
+    q.add_argument("--seed", type=nonneg_int, default=1)
+    q.add_argument("--threads", type=nonneg_int, default=1,
                    help="torch threads (default 1: tiny matrices, threads only contend; 0 = torch's default)")
     q.set_defaults(func=cmd_induction)
     f = csub.add_parser("fourier", parents=parents,
                         help="key frequencies and restricted/excluded losses of toy:modadd (Nanda et al. 2023)")
     f.add_argument("--model", default="toy:modadd", help="a modular-addition toy spec (default toy:modadd)")
-    f.add_argument("--max-k", type=int, default=8, help="at most this many key frequencies (default 8)")
+    f.add_argument("--max-k", type=positive_int, default=8, help="at most this many key frequencies (default 8)")
     f.set_defaults(func=cmd_fourier)
 
 

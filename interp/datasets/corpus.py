@@ -52,14 +52,26 @@ _TOKENIZE_BATCH_DOCS = 64
 # --------------------------------------------------------------------------- loading
 def _read_txt(path: Path) -> list[str]:
     """One .txt file is one document, unless it contains form feeds, which separate documents."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); give .txt/.jsonl "
+                         "files of UTF-8 text.") from None
     return [part.strip() for part in text.split("\f")]
+
+
+def _utf8_lines(f: Any, path: Path) -> Any:
+    """The lines of a text file opened as UTF-8; bytes that are not UTF-8 are a ValueError naming the file."""
+    try:
+        yield from f
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason}); give .txt/.jsonl files of UTF-8 text.") from None
 
 
 def _read_jsonl(path: Path, text_field: str) -> list[str]:
     docs = []
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+        for lineno, line in enumerate(_utf8_lines(f, path), start=1):
             if not line.strip():
                 continue
             try:

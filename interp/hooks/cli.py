@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
+from interp.argtypes import positive_int
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -11,13 +12,13 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", help="model spec: toy:NAME, minilm, a HF folder or hub name")
     p.add_argument("--hooks", nargs="+", help="TransformerLens hook names, e.g. blocks.1.hook_resid_post")
     p.add_argument("--corpus", nargs="*", help=".txt/.jsonl files or folders (default: the shipped corpus)")
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--max-seqs", type=int, help="use at most this many sequences")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seq-len", type=positive_int, default=128)
+    p.add_argument("--max-seqs", type=positive_int, help="use at most this many sequences")
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--positions", default=None, help="'all' (default), 'last', or comma-separated positions")
     p.add_argument("--no-bos", action="store_true", help="drop BOS/[CLS] positions")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--tokens-per-shard", type=int, default=65536)
+    p.add_argument("--tokens-per-shard", type=positive_int, default=65536)
     p.add_argument("--device", default=None)
     p.add_argument("--out", help="store folder (default: inside the run folder)")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted capture run (its folder)")

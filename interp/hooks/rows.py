@@ -208,7 +208,11 @@ def open_rows(data: Any, hooks: Sequence[str] | str | None = None, *, error: typ
         elif path.suffix in (".npy", ".safetensors") and not path.is_file():
             raise error(f"{path} does not exist.")
         elif path.suffix == ".npy":
-            return TensorRows(np.load(path, mmap_mode="r"), error=error)
+            try:
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise error(f"{path} is not a readable .npy array of activations ({exc}).") from None
+            return TensorRows(array, error=error)
         elif path.suffix == ".safetensors":
             tensors = {k: v for k, v in mmap_safetensors(path).items() if v.ndim == 2}
             key = next((h for h in hooks or [] if h in tensors), None)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from interp.models.training import TOY_RECIPES
+from interp.argtypes import nonneg_int, positive_int
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -17,8 +18,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train-toy", parents=parents, help="train a toy model and save its checkpoint")
     p.add_argument("name", choices=list(TOY_RECIPES))
     p.add_argument("--out", help="checkpoint folder (default: data/toy/NAME, replacing the shipped one)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, help="override the recipe's number of steps")
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--steps", type=positive_int, help="override the recipe's number of steps")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any recipe field, e.g. --set prune_steps=0 --set lr=3e-4 (repeatable)")
     p.set_defaults(func=cmd_train_toy)

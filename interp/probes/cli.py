@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
+from interp.argtypes import nonneg_int, positive_int
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -22,11 +23,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     t.add_argument("--task", "--tasks", dest="tasks", nargs="+", default=None, choices=TASKS,
                    help="token-label tasks (default: word_start in_quotes pos_parity)")
     t.add_argument("--hooks", nargs="+", default=None, help="hooks to probe (default: embeddings + every block)")
-    t.add_argument("--max-seqs", type=int, default=96)
-    t.add_argument("--seq-len", type=int, default=128)
-    t.add_argument("--docs", type=int, default=48, help="documents drawn at random from the shipped corpus")
-    t.add_argument("--max-epochs", type=int, default=30)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-seqs", type=positive_int, default=96)
+    t.add_argument("--seq-len", type=positive_int, default=128)
+    t.add_argument("--docs", type=positive_int, default=48, help="documents drawn at random from the shipped corpus")
+    t.add_argument("--max-epochs", type=positive_int, default=30)
+    t.add_argument("--seed", type=nonneg_int, default=0)
     t.add_argument("--device", default=None)
     t.set_defaults(func=cmd_tokens)
 
@@ -35,8 +36,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     m.add_argument("--task", "--tasks", dest="tasks", nargs="+", default=["answer", "fourier"],
                    choices=["answer", "fourier"])
     m.add_argument("--hooks", nargs="+", default=None, help="hooks to probe at the last position")
-    m.add_argument("--max-epochs", type=int, default=40)
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--max-epochs", type=positive_int, default=40)
+    m.add_argument("--seed", type=nonneg_int, default=0)
     m.add_argument("--device", default=None)
     m.set_defaults(func=cmd_modadd)
 
@@ -45,7 +46,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     c.add_argument("--task", "--tasks", dest="tasks", nargs="+", default=None, choices=TASKS,
                    help="candidates: the first whose rarer class is >= 5%% of the rows (default in_quotes word_start)")
     c.add_argument("--hook", default=None, help="default: the capture's first *hook_resid_post")
-    c.add_argument("--max-seqs", type=int, default=64)
+    c.add_argument("--max-seqs", type=positive_int, default=64)
     c.add_argument("--device", default=None)
     c.set_defaults(func=cmd_capture)
 

@@ -14,6 +14,7 @@ from interp.sae.base import SAEConfig, arch_class, arch_options, architectures, 
 from interp.sae.features import FeatureConfig
 from interp.sae.pipeline import SAERunConfig, eval_sae_run, features_sae_run, summary, train_sae_run
 from interp.sae.trainer import TrainConfig
+from interp.argtypes import fraction, nonneg_int, positive_float, positive_int
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -26,16 +27,16 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     t.add_argument("--store", required=True, help="capture run folder or ActivationStore folder")
     t.add_argument("--hook", help="hook to train on (default: the store's only hook)")
     t.add_argument("--arch", default="topk", choices=architectures(), help="SAE architecture (default topk)")
-    t.add_argument("--d-sae", type=int, default=0, help="latents (default: --expansion x d_in)")
-    t.add_argument("--expansion", type=int, default=8, help="d_sae = expansion * d_in when --d-sae is not given")
-    t.add_argument("--k", type=int, default=32, help="active latents per token, for archs that take k (default 32)")
+    t.add_argument("--d-sae", type=positive_int, default=0, help="latents (default: --expansion x d_in)")
+    t.add_argument("--expansion", type=positive_int, default=8, help="d_sae = expansion * d_in when --d-sae is not given")
+    t.add_argument("--k", type=positive_int, default=32, help="active latents per token, for archs that take k (default 32)")
     t.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE", help=f"architecture option, repeatable ({opts})")
-    t.add_argument("--l1-coeff", type=float, help="relu_l1 sparsity coefficient (= --opt l1_coeff=X)")
-    t.add_argument("--l0-coeff", type=float, help="jumprelu L0 coefficient (= --opt l0_coeff=X)")
-    t.add_argument("--tokens", type=int, help="training tokens (default: one pass over the training rows)")
-    t.add_argument("--batch-size", type=int, default=1024)
-    t.add_argument("--lr", type=float, help="learning rate (default: the trainer's d_sae-scaled rule)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--l1-coeff", type=positive_float, help="relu_l1 sparsity coefficient (= --opt l1_coeff=X)")
+    t.add_argument("--l0-coeff", type=positive_float, help="jumprelu L0 coefficient (= --opt l0_coeff=X)")
+    t.add_argument("--tokens", type=positive_int, help="training tokens (default: one pass over the training rows)")
+    t.add_argument("--batch-size", type=positive_int, default=1024)
+    t.add_argument("--lr", type=positive_float, help="learning rate (default: the trainer's d_sae-scaled rule)")
+    t.add_argument("--seed", type=nonneg_int, default=0)
     t.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
     t.add_argument("--no-features", action="store_true", help="skip the feature analysis")
     e = ss.add_parser("eval", parents=parents, help="evaluate a saved SAE on held-out data (and spliced into its model)")
@@ -44,13 +45,14 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         q.add_argument("--sae", required=True, help="sae run folder or SAE folder")
         q.add_argument("--store", help="capture run / store (default: the one the sae run trained on)")
         q.add_argument("--model", help="model spec (default: the SAE's / store's)")
+        q.add_argument("--hook", help="the hook the SAE reads, for an SAE whose config names none (never another)")
     for q in (t, e):
-        q.add_argument("--held-out", type=float, default=0.1, help="fraction of sequences held out for evaluation")
-        q.add_argument("--eval-seqs", type=int, default=64, help="held-out sequences run through the model for CE / KL")
+        q.add_argument("--held-out", type=fraction, default=0.1, help="fraction of sequences held out for evaluation")
+        q.add_argument("--eval-seqs", type=positive_int, default=64, help="held-out sequences run through the model for CE / KL")
     for q in (t, f):
-        q.add_argument("--n-top", type=int, default=10, help="top contexts per latent (default 10)")
-        q.add_argument("--ctx", type=int, nargs=2, default=[8, 4], metavar=("LEFT", "RIGHT"), help="context (default 8 4)")
-        q.add_argument("--n-quantiles", type=int, default=5, help="activation intervals per latent (default 5)")
+        q.add_argument("--n-top", type=positive_int, default=10, help="top contexts per latent (default 10)")
+        q.add_argument("--ctx", type=nonneg_int, nargs=2, default=[8, 4], metavar=("LEFT", "RIGHT"), help="context (default 8 4)")
+        q.add_argument("--n-quantiles", type=positive_int, default=5, help="activation intervals per latent (default 5)")
     for q, func in ((t, cmd_train), (e, cmd_eval), (f, cmd_features)):
         q.add_argument("--device", default=None)
         q.set_defaults(func=func)
@@ -73,12 +75,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     return _print(eval_sae_run(args.sae, args.store, held_out=args.held_out, max_eval_seqs=args.eval_seqs,
-                               model=args.model, device=args.device, root=args.runs))
+                               model=args.model, device=args.device, root=args.runs, hook=args.hook))
 
 
 def cmd_features(args: argparse.Namespace) -> int:
     return _print(features_sae_run(args.sae, args.store, feature=_feature_cfg(args), model=args.model,
-                                   device=args.device, root=args.runs))
+                                   device=args.device, root=args.runs, hook=args.hook))
 
 
 def _print(run: Any) -> int:

@@ -176,20 +176,31 @@ def train_sae_run(store: Any, train: TrainConfig, cfg: SAERunConfig | None = Non
     return write_sae_run(result, **write)
 
 
-def _saved(sae_path: str | Path, store: Any) -> tuple[SAE, Path, Any, str]:
+def _saved(sae_path: str | Path, store: Any, hook: str | None = None) -> tuple[SAE, Path, Any, str]:
     """``(sae, folder, store, hook)`` for a saved SAE; ``store`` defaults to the one its run trained on."""
     sae, folder, src = open_sae(sae_path)
     store = store or (src.config.get("store") if src is not None else None)
     if not store:
         raise ValueError("Say which activations to use with --store (a capture run or store folder).")
     store = open_store(store) if isinstance(store, (str, Path)) else store
-    return sae, folder, store, _pick_hook(store, sae.cfg.hook if sae.cfg.hook in store.hooks else None)
+    own = sae.cfg.hook
+    if own and hook and hook != own:
+        raise ValueError(f"The SAE in {folder} reads {own!r}; it cannot be scored on {hook!r}.")
+    hook = hook or own
+    if hook and hook not in store.hooks:
+        raise ValueError(f"The SAE in {folder} reads {hook!r}, but {store.path} holds only {store.hooks}; "
+                         "capture that hook (interp capture --hooks ...) or pass the store that has it.")
+    return sae, folder, store, _pick_hook(store, hook)
 
 
 def eval_sae_run(sae_path: str | Path, store: Any = None, *, held_out: float = 0.1, max_eval_seqs: int | None = 64,
-                 model: Any = None, device: str | None = None, root: Any = None, slug: str = "eval") -> Run:
-    """Evaluate a saved SAE (an ``sae`` run or SAE folder) on the last ``held_out`` of the store's sequences."""
-    sae, folder, store, hook = _saved(sae_path, store)
+                 model: Any = None, device: str | None = None, root: Any = None, slug: str = "eval",
+                 hook: str | None = None) -> Run:
+    """Evaluate a saved SAE (an ``sae`` run or SAE folder) on the last ``held_out`` of the store's sequences.
+
+    Only ever on the SAE's own hook: ``hook`` is needed for an SAE whose config names none.
+    """
+    sae, folder, store, hook = _saved(sae_path, store, hook)
     spec = sae.cfg.model or store.model
     model = _model(model if model is not None else spec, device)
     ev, seconds = _timed(evaluate, sae, store.split_sequences(held_out)[1], model, hook=hook, max_seqs=max_eval_seqs)
@@ -199,9 +210,10 @@ def eval_sae_run(sae_path: str | Path, store: Any = None, *, held_out: float = 0
 
 
 def features_sae_run(sae_path: str | Path, store: Any = None, *, feature: FeatureConfig | None = None,
-                     model: Any = None, device: str | None = None, root: Any = None, slug: str = "features") -> Run:
-    """The dashboard's per-latent features of a saved SAE over a whole store."""
-    sae, folder, store, hook = _saved(sae_path, store)
+                     model: Any = None, device: str | None = None, root: Any = None, slug: str = "features",
+                     hook: str | None = None) -> Run:
+    """The dashboard's per-latent features of a saved SAE over a whole store (on the SAE's own hook)."""
+    sae, folder, store, hook = _saved(sae_path, store, hook)
     feature = feature or FeatureConfig()
     spec = sae.cfg.model or store.model
     model = _model(model if model is not None else spec, device)

@@ -215,3 +215,15 @@ def test_indexing_batches_and_save_load(minilm, texts, tmp_path: Path):
     assert loaded.n_prefix == corpus.n_prefix
     for field in ("tokens", "attention_mask", "doc_ids", "doc_offsets"):
         assert torch.equal(getattr(loaded, field), getattr(corpus, field))
+
+
+def test_a_corpus_that_is_not_utf8_names_the_file(tmp_path):
+    import pytest
+
+    from interp.datasets import load_texts
+
+    for name in ("bytes.txt", "bytes.jsonl"):
+        f = tmp_path / name
+        f.write_bytes(b"ok line\n" + bytes(range(128, 256)))
+        with pytest.raises(ValueError, match=f"{f}.* is not UTF-8 text"):
+            load_texts(f)

@@ -124,3 +124,14 @@ def test_errors_are_the_callers_and_name_the_problem(tmp_path):
     rows.chunk(0, 100, finite=True)  # rows 0..99 are clean
     with pytest.raises(MyError, match="NaN or inf.*row 123"):
         list(rows.chunks(100, finite=True))
+
+
+def test_a_garbage_npy_file_names_the_file(tmp_path):
+    import pytest
+
+    from interp.hooks.rows import RowsError, open_rows
+
+    f = tmp_path / "acts.npy"
+    f.write_bytes(b"\x93NUMPY garbage that is no array header at all" * 3)
+    with pytest.raises(RowsError, match=f"{f} is not a readable .npy array"):
+        open_rows(f)

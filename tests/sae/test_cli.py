@@ -87,3 +87,38 @@ def test_bad_architecture_options_are_refused(toy_capture, capsys):
     assert "l1_coeff=2" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sae", "train", "--store", str(capture.path), "--arch", "nope"])
+
+
+def test_an_sae_is_only_scored_on_its_own_hook(tmp_path, capsys):
+    """An SAE trained on layer 1 must not be 'evaluated' on a store of layer 0 (it used to exit 0 with metrics)."""
+    runs = tmp_path / "runs"
+    for hook in ("blocks.0.hook_resid_post", "blocks.1.hook_resid_post"):
+        assert main(["capture", "--model", "toy:toylm", "--hooks", hook, "--max-seqs", "6", "--seq-len", "32",
+                     "--runs", str(runs)]) == 0
+    by_hook = {r.config["hooks"][0]: r for r in list_runs(runs, kind="capture")}
+    assert main(["sae", "train", "--store", str(by_hook["blocks.1.hook_resid_post"].path), "--d-sae", "32", "--k", "4",
+                 "--tokens", "1024", "--batch-size", "128", "--no-eval", "--no-features", "--runs", str(runs)]) == 0
+    (trained,) = list_runs(runs, kind="sae")
+    capsys.readouterr()
+    wrong = str(by_hook["blocks.0.hook_resid_post"].path)
+    for cmd in ("eval", "features"):
+        assert main(["sae", cmd, "--sae", str(trained.path), "--store", wrong, "--runs", str(runs)]) == 2
+        err = capsys.readouterr().err
+        assert "reads 'blocks.1.hook_resid_post'" in err and "holds only ['blocks.0.hook_resid_post']" in err
+    assert main(["sae", "eval", "--sae", str(trained.path), "--hook", "blocks.0.hook_resid_post",
+                 "--runs", str(runs)]) == 2
+    assert "cannot be scored on 'blocks.0.hook_resid_post'" in capsys.readouterr().err
+    assert len(list_runs(runs, kind="sae")) == 1  # nothing was written for the refused commands
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--d-sae", "0"], "--d-sae: must be a positive integer"),
+    (["--tokens", "0"], "--tokens: must be a positive integer"),
+    (["--held-out", "1.5"], "--held-out: must be a number strictly between 0 and 1"),
+    (["--ctx", "-3", "2"], "--ctx: must be an integer >= 0"),
+    (["--k", "x"], "--k: must be an integer"),
+])
+def test_bad_numbers_are_refused_by_name(tmp_path, capsys, argv, says):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sae", "train", "--store", str(tmp_path), *argv])
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
