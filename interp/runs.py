@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timezone
@@ -59,6 +60,9 @@ class Run:
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)
+    pid: int | None = None  # the process that writes the run, on ``host``: a "running" run whose
+    host: str | None = None  # process is gone reads back as "interrupted" (see load_run)
+    pid_started: float | None = None  # that process's start time (a reused pid is another process)
 
     @property
     def name(self) -> str:
@@ -178,6 +182,7 @@ def start_run(
         created=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
         interp=__version__,
         git_sha=_git_sha(),
+        **_this_process(),
     )
     run.save()
     return run
@@ -195,12 +200,39 @@ def load_run(path: str | Path) -> Run:
     known = set(Run.__dataclass_fields__) - {"path"}
     fields = {k: v for k, v in obj.items() if k in known}
     _check_fields(f, fields)
-    return Run(path=p, **fields)
+    run = Run(path=p, **fields)
+    if run.status == "running" and _process_gone(run):
+        run.status = "interrupted"  # as read; run.json is left as the writer left it
+        run.error = run.error or f"the process that wrote it (pid {run.pid} on {run.host}) is gone"
+    return run
+
+
+def _this_process() -> dict[str, Any]:
+    import psutil
+
+    me = psutil.Process()
+    return {"pid": me.pid, "host": socket.gethostname(), "pid_started": round(me.create_time(), 3)}
+
+
+def _process_gone(run: Run) -> bool:
+    """True when ``run`` was written on this host by a process that no longer runs (never guessed for others)."""
+    if run.pid is None or run.host != socket.gethostname():
+        return False
+    import psutil
+
+    try:
+        started = psutil.Process(run.pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return True
+    except psutil.Error:
+        return False
+    return run.pid_started is not None and abs(started - run.pid_started) > 1.0
 
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "kind": (str,), "created": (str,), "interp": (str,), "status": (str,), "config": (dict,), "metrics": (dict,),
     "artifacts": (dict,), "model": (str, type(None)), "git_sha": (str, type(None)), "error": (str, type(None)),
+    "pid": (int, type(None)), "host": (str, type(None)), "pid_started": (int, float, type(None)),
 }
 
 

@@ -81,3 +81,22 @@ def test_run_writes_json_and_tensor_artifacts_it_can_read_back(tmp_path):
     assert again.read_json("scores") == {"x": [1, 2], "t": 0.5}
     assert torch.equal(again.read_tensors("acts")["w"], torch.arange(6.0).reshape(2, 3))
     assert not list(run.path.rglob("*.tmp"))  # atomic: no temporary files left behind
+
+
+def test_a_running_run_whose_process_is_gone_reads_as_interrupted(tmp_path):
+    import subprocess
+    import sys
+
+    run = start_run("capture", {}, model="toy:toylm", root=tmp_path)  # left "running" by this live process
+    assert load_run(run.path).status == "running"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid that no longer runs
+    obj = json.loads((run.path / "run.json").read_text())
+    (run.path / "run.json").write_text(json.dumps({**obj, "pid": child.pid}))
+    again = load_run(run.path)
+    assert again.status == "interrupted" and f"pid {child.pid}" in again.error
+    assert json.loads((run.path / "run.json").read_text())["status"] == "running"  # the file is not rewritten
+    (run.path / "run.json").write_text(json.dumps({**obj, "pid": child.pid, "host": "another-machine"}))
+    assert load_run(run.path).status == "running"  # another host's process cannot be checked from here
+    (run.path / "run.json").write_text(json.dumps({**obj, "pid_started": obj["pid_started"] - 1000}))
+    assert load_run(run.path).status == "interrupted"  # same pid, another (earlier) process: reused pid
