@@ -28,8 +28,20 @@ def test_demo_writes_readable_runs(tmp_path):
     assert feats["top_tokens"].shape[:2] == (1024, sae.read_json("features_meta")["n_top"])
     assert len(sae.read_json("vocab")) == 4096
 
-    probe = by_kind["probe"].read_json("results")["rows"][0]
-    assert probe["hook"] == "blocks.3.hook_resid_post" and 0.0 <= probe["test"] <= 1.0
+    # The probe: with 8 sequences too few tokens lie inside quotes (the full demo probes in_quotes), so the demo
+    # falls back to word_start, a property of the token id that MiniLM's residual stream carries linearly. On
+    # this slice (151 held-out tokens) the probe makes a quarter or less of the majority guess's errors and of
+    # the same probe's on a random MiniLM (measured: test 0.993, chance 0.921, random model 0.934). The control
+    # task (token id -> random label) is as memorisable for ids seen in training; only unseen ids separate them,
+    # so selectivity is only required to be positive (measured 0.033, control 0.960).
+    results = by_kind["probe"].read_json("results")
+    probe = results["rows"][0]
+    assert results["task"] == "word_start" and probe["hook"] == "blocks.3.hook_resid_post"
+    assert 1 - results["chance"] > 0.03  # enough non-word-start tokens to tell a probe from a guess
+    assert 1 - probe["test"] <= 0.25 * (1 - results["chance"]), (probe, results["chance"])
+    random_error = 1 - probe["random_model"]
+    assert random_error > 0.02 and 1 - probe["test"] <= 0.25 * random_error, probe
+    assert probe["test"] > probe["control"], probe
 
     circuits = {r.config["method"]: r.metrics for r in runs if r.kind == "circuit"}
     assert set(circuits) == {"eap-ig", "acdc"}

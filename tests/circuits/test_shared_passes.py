@@ -116,8 +116,8 @@ def test_readout_trims_positions_exactly(tiny_model, task):
     with torch.no_grad():
         full = tiny_model(task.clean)
         seen = []  # the unembedding runs on the read positions only (trimmed inside the pass, not after it)
-        trimmed = ro.run(tiny_model, ro.tokens(task.clean), [("unembed.hook_in", lambda a, hook: seen.append(a.shape))])
-    assert seen == [(3, 3, tiny_model.cfg.d_model)]
+        trimmed = ro.run(tiny_model, ro.tokens(task.clean), [("unembed.hook_out", lambda a, hook: seen.append(a.shape))])
+    assert seen == [(3, 3, tiny_model.cfg.d_vocab)]
     torch.testing.assert_close(trimmed, full[:, [3, 5, 6]], **TOL)
     for metric in ("logit_diff", "logprob", "kl"):
         torch.testing.assert_close(ro.values(metric, trimmed, ro.logits(full), 1)[0],

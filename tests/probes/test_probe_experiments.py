@@ -28,11 +28,17 @@ def test_probe_modadd_answer_is_read_after_the_mlp_not_before(tmp_path):
     (run,) = _script("probe_modadd").main(["--runs", str(tmp_path), "--tasks", "answer", "--max-epochs", "10",
                                            "--hooks", *hooks])
     rows = _rows(run)
+    chance = load_run(run.path).read_json("results")["chance"]
+    assert chance < 0.02  # 113 answers, about equally frequent: a majority guess scores ~1/113
     before, after = rows["blocks.0.hook_resid_pre"], rows["blocks.0.hook_resid_post"]
-    assert before["test"] < 0.03  # the '=' position before attention knows nothing about a, b (chance 1/113)
-    assert after["test"] > 0.95  # the unembedding reads the answer linearly from the final residual
-    assert after["selectivity"] > 0.8 and after["control"] < 0.1
-    assert after["random_model"] < 0.05  # a random 1-layer model does not compute (a + b) mod p
+    assert before["test"] < chance + 0.02  # the '=' position before attention knows nothing about a, b
+    # The unembedding reads the answer linearly from the final residual: far above chance (measured test
+    # 1.0, chance 0.005), above the control task (token ids -> random answers, measured 0.017) and above the
+    # same probe on a random 1-layer model (which does not compute (a + b) mod p, measured 0.001).
+    assert after["test"] > chance + 0.9
+    assert after["test"] > after["control"] + 0.8 and after["control"] < chance + 0.1
+    assert after["selectivity"] == pytest.approx(after["test"] - after["control"])
+    assert after["test"] > after["random_model"] + 0.8 and after["random_model"] < chance + 0.05
     assert load_run(run.path).metrics["best_hook"] == "blocks.0.hook_resid_post"
 
 
@@ -57,14 +63,29 @@ def test_modadd_fourier_script_writes_a_run(tmp_path):
 
 
 def test_probe_minilm_slice_writes_a_run(tmp_path):
+    """word_start ("this token starts a word", i.e. is not a ##-piece) is a property of the token id, so MiniLM's
+    embeddings and residual stream carry it linearly: on held-out sequences the probe makes a small fraction of
+    the majority guess's errors, and of the same probe's errors on a randomly initialised MiniLM (which can only
+    memorise the ids seen in training). The control task (token id -> random label) is as memorisable for the
+    ids seen in training; only on unseen ids does the real feature generalise and random labels cannot, so the
+    known answer promises a positive selectivity but no sizeable margin over the control.
+
+    Measured (seeds 0-3 of this 16-sequence slice): test error <= 0.004 at both hooks; the majority guess's
+    error 0.044-0.071, the random model's 0.036-0.071; selectivity 0.008-0.079 (0.055 and 0.075 at seed 0).
+    """
     hooks = ["blocks.0.hook_resid_pre", "blocks.2.hook_resid_post"]
-    (run,) = _script("probe_minilm").main(["--runs", str(tmp_path), "--tasks", "word_start", "--max-seqs", "8",
-                                           "--docs", "4", "--max-epochs", "10", "--hooks", *hooks])
+    (run,) = _script("probe_minilm").main(["--runs", str(tmp_path), "--tasks", "word_start", "--max-seqs", "16",
+                                           "--docs", "8", "--max-epochs", "10", "--hooks", *hooks])
     res = load_run(run.path).read_json("results")
     assert res["task"] == "word_start" and [r["layer"] for r in res["rows"]] == [0, 3]
+    majority_error = 1 - res["chance"]
+    assert majority_error > 0.03  # the held-out split has enough non-word-start tokens to tell a probe from a guess
     for row in res["rows"]:
-        assert row["test"] >= res["chance"] - 0.02  # at least the majority class
-        assert row["selectivity"] == pytest.approx(row["test"] - row["control"])
+        error = 1 - row["test"]
+        assert error <= 0.25 * majority_error, (row, res["chance"])  # a majority guess has error == majority_error
+        random_error = 1 - row["random_model"]
+        assert random_error > 0.02 and error <= 0.25 * random_error, row
+        assert row["selectivity"] == pytest.approx(row["test"] - row["control"]) and row["selectivity"] > 0, row
 
 
 @pytest.mark.slow
