@@ -94,7 +94,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print("no runs yet (try `interp demo`)")
     for r in runs:
-        metrics = ", ".join(f"{k}={v}" for k, v in list(r.metrics.items())[:4] if not isinstance(v, (dict, list)))
+        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in list(r.metrics.items())[:4] if not isinstance(v, (dict, list)))
         print(f"{r.created}  {r.kind:<10} {r.status:<9} {str(r.model):<14} {r.path}  {metrics}")
     for path, err in problems:
         print(f"unreadable run {path}: {err}", file=sys.stderr)
