@@ -1,19 +1,26 @@
-"""Benchmark: how fast is ``interp.hooks.capture`` compared with a bare forward pass?
+"""Benchmark: how fast is ``interp.hooks.capture`` compared with the forward pass it needs?
 
 For each model, on the same batches of the shipped corpus, it times
-  (a) a bare forward pass (``model(tokens)``, the whole model, unembedding included),
-  (a') the same bare forward cut after the captured block by a plain torch hook:
-       the least work that can produce the activation, so (c)/(a') is our overhead,
-  (b) TransformerLens ``run_with_cache`` with a names filter for the same hooks,
+  (a') the forward pass cut after the captured block by a plain torch hook: the least
+       work that can produce the activation, so capture vs (a') is our own overhead
+       (the headline: equal work);
+  (a) a bare forward pass of the whole model (unembedding included): capture beats it
+      only because it stops early;
+  (b) TransformerLens ``run_with_cache`` with a names filter for the same hook (runs the
+      whole model);
   (c) ``capture`` to an on-disk ActivationStore (the thing we ship),
-for two hook sets: the last block's residual stream (no early stop possible
-beyond skipping the unembedding) and a middle block (the forward stops there).
-Throughput is tokens/s; ratios are against (a) measured in the same run.
+for two hooks: the last block's residual stream (nothing to skip but the unembedding)
+and a middle block (the forward stops there). Every baseline passes the attention mask
+only when a batch has padding, as ``capture`` does.
+
+The four are **interleaved**: each repetition times all of them in turn (order rotated
+per repetition), so they share the machine's load; the figures are medians over the
+repetitions, and the capture/cut ratio is also given per repetition (median, min, max).
 
 Then it measures peak RSS of ``capture`` in a fresh subprocess as the corpus
-grows 1x / 4x / 16x; memory must stay flat (one batch plus one shard).
+grows 1x / 4x / 16x; memory must stay flat (one batch plus at most two shard buffers).
 
-    python experiments/bench_capture.py                 # toy:toylm and minilm
+    python experiments/bench_capture.py                 # toy:toylm and minilm, 256 seqs x 128 tokens, 7 reps
     python experiments/bench_capture.py --models minilm --seqs 512
 """
 
@@ -24,15 +31,22 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+METHODS = ("cut", "bare", "cache", "capture")
+LABELS = {"cut": "forward cut after the block", "bare": "bare forward (whole model)",
+          "cache": "run_with_cache (names filter)", "capture": "capture -> disk"}
 
 
 def load(spec: str, seqs: int, seq_len: int, device: str):
@@ -44,37 +58,50 @@ def load(spec: str, seqs: int, seq_len: int, device: str):
     return model, corpus
 
 
-def timeit(fn, reps: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(reps):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], reps: int,
+                setup: dict[str, Callable[[], Any]] | None = None) -> dict[str, list[float]]:
+    """Seconds of each function per repetition: one warm-up each, then ``reps`` rounds that call
+    every function in turn (the order rotated each round), so all of them see the same load.
+    ``setup[name]`` runs untimed before each call of ``name``."""
+    setup = setup or {}
+    for name, fn in fns.items():
+        setup.get(name, lambda: None)()
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(reps):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            setup.get(name, lambda: None)()
+            _sync()
+            t0 = time.perf_counter()
+            fns[name]()
+            _sync()
+            times[name].append(time.perf_counter() - t0)
+    return times
 
 
 def bench_model(spec: str, seqs: int, seq_len: int, batch_size: int, reps: int, device: str) -> list[dict]:
     from interp.hooks import capture
+    from interp.hooks.forward import mask_kwargs
 
     model, corpus = load(spec, seqs, seq_len, device)
     n_layers = model.cfg.n_layers
     dev = next(model.parameters()).device
-    batches = [(corpus.tokens[i : i + batch_size].to(dev), corpus.attention_mask[i : i + batch_size].to(dev))
+    batches = [(corpus.tokens[i : i + batch_size].to(dev), mask_kwargs(corpus.attention_mask[i : i + batch_size].to(dev)))
                for i in range(0, len(corpus), batch_size)]
     n_tokens = int(corpus.attention_mask.sum())
 
     @torch.no_grad()
     def bare():
-        for toks, mask in batches:
-            model(toks, attention_mask=mask)
+        for toks, kw in batches:
+            model(toks, **kw)
 
     rows = []
-    t_bare = timeit(bare, reps)
     for label, layer in [("last block", n_layers - 1), ("middle block", n_layers // 2 - 1)]:
         hooks = [f"blocks.{layer}.hook_resid_post"]
 
@@ -85,13 +112,13 @@ def bench_model(spec: str, seqs: int, seq_len: int, batch_size: int, reps: int, 
             raise _Cut
 
         @torch.no_grad()
-        def bare_to_layer():
+        def cut():
             """The least work that can produce this activation: a plain torch hook that ends the forward."""
             handle = model.blocks[layer].register_forward_hook(_raise)
             try:
-                for toks, mask in batches:
+                for toks, kw in batches:
                     try:
-                        model(toks, attention_mask=mask)
+                        model(toks, **kw)
                     except _Cut:
                         pass
             finally:
@@ -99,23 +126,29 @@ def bench_model(spec: str, seqs: int, seq_len: int, batch_size: int, reps: int, 
 
         @torch.no_grad()
         def cached():
-            for toks, mask in batches:
-                model.run_with_cache(toks, attention_mask=mask, names_filter=lambda n: n in hooks)
+            for toks, kw in batches:
+                model.run_with_cache(toks, names_filter=lambda n: n in hooks, **kw)
 
         tmp = Path(tempfile.mkdtemp(prefix="bench_capture_"))
 
         def to_disk():
-            shutil.rmtree(tmp / "store", ignore_errors=True)
             capture(model, corpus, hooks, batch_size=batch_size, out=tmp / "store", progress=False)
 
-        t_cut = timeit(bare_to_layer, reps)
-        t_cache = timeit(cached, reps)
-        t_cap = timeit(to_disk, reps)
-        shutil.rmtree(tmp, ignore_errors=True)
-        for name, t in [("bare forward (whole model)", t_bare), ("bare forward cut after that block", t_cut),
-                        ("run_with_cache", t_cache), ("capture -> disk", t_cap)]:
-            rows.append({"model": spec, "hooks": f"{hooks[0]} ({label})", "method": name,
-                         "tok_s": n_tokens / t, "ratio": t_bare / t, "ratio_cut": t_cut / t})
+        def fresh():  # untimed: a new store each time (deleting the last one is not capture's work)
+            shutil.rmtree(tmp / "store", ignore_errors=True)
+
+        try:
+            t = interleaved({"cut": cut, "bare": bare, "cache": cached, "capture": to_disk}, reps, {"capture": fresh})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        med = {m: statistics.median(t[m]) for m in METHODS}
+        paired = [c / k for c, k in zip(t["cut"], t["capture"])]  # capture vs cut, within each repetition
+        rows.append({"model": spec, "hook": hooks[0], "where": label, "tokens": n_tokens, "reps": reps,
+                     "seconds": t, "median_s": med, "tok_s": {m: n_tokens / med[m] for m in METHODS},
+                     "capture_vs_cut": med["cut"] / med["capture"],
+                     "capture_vs_cut_paired": {"median": statistics.median(paired), "min": min(paired), "max": max(paired)},
+                     "capture_vs_bare": med["bare"] / med["capture"],
+                     "run_with_cache_vs_bare": med["bare"] / med["cache"]})
     return rows
 
 
@@ -147,12 +180,12 @@ def rss_child(spec: str, seqs: int, seq_len: int, out: str, device: str) -> None
     sampler.join()
     size = sum(p.stat().st_size for p in Path(out).iterdir()) / 2**20
     print(json.dumps({"tokens": len(store), "peak_mib": peak[0], "before_capture_mib": before,
-                      "store_mib": size, "shard_mib": 8192 * sum(store.d.values()) * 4 / 2**20}))
+                      "store_mib": size, "shard_mib": min(8192, len(store)) * sum(store.d.values()) * 4 / 2**20}))
 
 
-def bench_rss(spec: str, base_seqs: int, seq_len: int, device: str) -> list[dict]:
+def bench_rss(spec: str, base_seqs: int, seq_len: int, device: str, mults: list[int]) -> list[dict]:
     rows = []
-    for mult in (1, 4, 16):
+    for mult in mults:
         out = tempfile.mkdtemp(prefix="bench_rss_")
         cmd = [sys.executable, __file__, "--rss-child", spec, str(base_seqs * mult), str(seq_len), out, device]
         res = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -168,31 +201,60 @@ def main() -> None:
     ap.add_argument("--seqs", type=int, default=256)
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=7, help="interleaved repetitions (medians) after one warm-up")
     ap.add_argument("--rss-seqs", type=int, default=64, help="sequences at 1x for the RSS sweep")
+    ap.add_argument("--rss-mults", type=int, nargs="*", default=[1, 4, 16], help="corpus multiples for the RSS sweep (none: skip)")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--runs", default=None, help="runs root for the results (default: the project's)")
     ap.add_argument("--rss-child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.rss_child:
         spec, seqs, seq_len, out, device = args.rss_child
         rss_child(spec, int(seqs), int(seq_len), out, device)
         return
+    from interp.runs import start_run
 
     dev_name = torch.cuda.get_device_name(0) if args.device == "cuda" else f"{platform.processor() or platform.machine()} CPU"
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# bench_capture on {dev_name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.seqs} seqs x {args.seq_len} tokens, batch {args.batch_size}, best of {args.reps}\n")
-    print("| model | hooks | method | tokens/s | vs bare forward | vs bare forward cut at the block |")
-    print("|---|---|---|---:|---:|---:|")
+          f"{args.seqs} seqs x {args.seq_len} tokens, batch {args.batch_size}, {args.reps} interleaved reps (medians); "
+          f"load average {load_before:.2f} at the start\n", flush=True)
+    rows = []
     for spec in args.models:
         for r in bench_model(spec, args.seqs, args.seq_len, args.batch_size, args.reps, args.device):
-            print(f"| {r['model']} | {r['hooks']} | {r['method']} | {r['tok_s']:,.0f} | {r['ratio']:.2f}x | {r['ratio_cut']:.2f}x |", flush=True)
-    print("\n| model | corpus | tokens | RSS before capture (MiB) | peak RSS during capture (MiB) | growth (MiB) | one shard buffer (MiB) | store on disk (MiB) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for spec in args.models:
-        for r in bench_rss(spec, args.rss_seqs, args.seq_len, args.device):
-            print(f"| {r['model']} | {r['corpus']} | {r['tokens']:,} | {r['before_capture_mib']:.0f} | "
-                  f"{r['peak_mib']:.0f} | {r['peak_mib'] - r['before_capture_mib']:.0f} | {r['shard_mib']:.0f} | "
-                  f"{r['store_mib']:.0f} |", flush=True)
+            rows.append(r)
+            print(json.dumps({k: v for k, v in r.items() if k != "seconds"}), flush=True)
+    print("\n| model | hook | capture -> disk (tok/s) | forward cut after the block (tok/s) | **capture vs cut forward** "
+          "| per rep: median (min-max) | bare forward (tok/s) | capture vs bare forward (stops early) | run_with_cache (tok/s) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        tk, p = r["tok_s"], r["capture_vs_cut_paired"]
+        print(f"| {r['model']} | {r['hook']} ({r['where']}) | {tk['capture']:,.0f} | {tk['cut']:,.0f} | "
+              f"**{r['capture_vs_cut']:.2f}x** | {p['median']:.2f}x ({p['min']:.2f}-{p['max']:.2f}) | {tk['bare']:,.0f} | "
+              f"{r['capture_vs_bare']:.2f}x | {tk['cache']:,.0f} |", flush=True)
+    rss = []
+    if args.rss_mults:
+        print("\n| model | corpus | tokens | RSS before capture (MiB) | peak RSS during capture (MiB) | growth (MiB) | one shard buffer (MiB) | store on disk (MiB) |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for spec in args.models:
+            for r in bench_rss(spec, args.rss_seqs, args.seq_len, args.device, args.rss_mults):
+                rss.append(r)
+                print(f"| {r['model']} | {r['corpus']} | {r['tokens']:,} | {r['before_capture_mib']:.0f} | "
+                      f"{r['peak_mib']:.0f} | {r['peak_mib'] - r['before_capture_mib']:.0f} | {r['shard_mib']:.0f} | "
+                      f"{r['store_mib']:.0f} |", flush=True)
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nload average {load_before:.2f} at the start, {load_after:.2f} at the end")
+    metrics = {"min_capture_vs_cut": min(r["capture_vs_cut"] for r in rows),
+               "min_capture_vs_bare": min(r["capture_vs_bare"] for r in rows)}
+    config = {**vars(args), "device_name": dev_name, "threads_used": torch.get_num_threads(),
+              "load_average": [load_before, load_after]}
+    with start_run("bench", config, slug="bench-capture", root=args.runs) as run:
+        run.write_json("results", {"speed": rows, "rss": rss})
+        run.metrics.update(metrics)
+    print(f"run: {run.path}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark: SAE training throughput against the FLOP limit and against SAELens, at equal quality.
+"""Benchmark: SAE training throughput against the FLOP limit and against SAELens; quality where both have trained.
 
 Setting (the issue's): d_in 256, d_sae 4096, k 16, batch 4096, fp32, CPU, on synthetic
 superposition data (4096 true features in 256 dims, L0 ≈ 16), so quality can be scored
@@ -9,10 +9,18 @@ against the truth (MCC) as well as by FVU on held-out rows. Measured in one run:
   and ReLU-L1, samples/s over ``--steps`` steps after a 3-step warm-up run, best of ``--reps``;
 * **SAELens 6.x** (``experiments/saelens_side.py`` in its own venv, same tensor, same
   batches/lr/warm-up/decay): TopK and standard (ReLU-L1) samples/s, FVU, L0, MCC;
+* **speed only** at this setting: after ``--steps`` (15) steps neither trainer has learned
+  anything (an untrained SAE, our trainer's own step-0 weights, is printed beside them and
+  scores the same), so its quality columns compare nothing;
 * interleaved: one training step of ours, then one encoder matmul, 12 times, so both see
   the same load; the time ratio is the fraction of the FLOP limit (robust on a shared machine);
-* the known-answer problem of the tests (512 features in 128 dims, L0 8; d_sae 1024,
-  k 8, 300 steps of 1024 over 61,440 rows) where both can converge: MCC and FVU side by side.
+* **quality where both train**: the known-answer problem of the tests (512 features in 128
+  dims, L0 8; d_sae 1024, k 8, batch 1024, lr 1e-2, 61,440 rows) as a **budget-to-quality
+  sweep**: ours and SAELens TopK trained afresh for each budget in ``--budgets`` (steps; each
+  run with its own warm-up and decay), FVU and MCC on held-out rows, and the samples and
+  seconds each needs to reach FVU ≤ ``--fvu-target`` and MCC ≥ ``--mcc-target``; the largest
+  budget (300 steps) is where both converge. ``--large-budgets`` does the same at the main
+  setting (slow: SAELens runs ~4k samples/s there).
 
 FLOP limit = matmul peak / FLOPs per sample (the peak is measured before every trainer and
 the best is used), counted honestly:
@@ -23,8 +31,9 @@ the best is used), counted honestly:
   forward, dz and dW_dec, dW_enc (b_dec's gradient through the encoder is a
   vector-matrix product). Elementwise work, top-k selection and Adam are not counted.
 
-    python experiments/bench_sae.py                       # SAELens from /work/saelens-venv if present
-    python experiments/bench_sae.py --saelens-python PATH --steps 40
+    python experiments/bench_sae.py --threads 1           # SAELens from /work/saelens-venv if present
+    python experiments/bench_sae.py --threads 1 --only-sweep --small-reps 3   # the budget-to-quality sweep alone
+    python experiments/bench_sae.py --saelens-python PATH --steps 40 --budgets 50 100 300
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,18 +152,33 @@ def quality(sae, ev: torch.Tensor, features: torch.Tensor, W_dec: torch.Tensor |
 
 
 def saelens(py: Path, data: Path, ev_path: Path, features: torch.Tensor, arch: str, args, tmp: Path,
-            d_sae: int, k: int, batch: int, samples: int) -> dict:
+            d_sae: int, k: int, batch: int, samples: int | list[int]) -> dict | list[dict]:
+    """SAELens trained on ``samples`` rows (a list: one fresh run per budget, a list of results)."""
+    budgets = samples if isinstance(samples, list) else [samples]
     out = tmp / f"saelens-{arch}-{d_sae}"
     cmd = [str(py), str(HERE / "saelens_side.py"), "--data", str(data), "--eval", str(ev_path), "--arch", arch,
-           "--d-sae", str(d_sae), "--k", str(k), "--batch", str(batch), "--samples", str(samples), "--lr", str(args.lr),
+           "--d-sae", str(d_sae), "--k", str(k), "--batch", str(batch), "--samples", *map(str, budgets), "--lr", str(args.lr),
            "--warmup", str(args.warmup), "--l1", str(args.l1), "--out", str(out), "--threads", str(torch.get_num_threads()),
            "--reps", str(args.reps)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"})
     if proc.returncode != 0:
         raise RuntimeError(f"SAELens run failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res.update({k2: v for k2, v in quality(None, None, features, torch.from_numpy(np.load(out / "W_dec.npy"))).items()})
-    return res
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{") and '"samples"' in line]
+    for res in results:
+        res.update(quality(None, None, features, torch.from_numpy(np.load(res.pop("W_dec")))))
+    return results if isinstance(samples, list) else results[-1]
+
+
+def untrained(x: torch.Tensor, ev: torch.Tensor, features: torch.Tensor, arch: str, args) -> dict:
+    """Quality of our SAE at step 0 (the trainer's own initial weights): what "learned nothing" scores."""
+    from interp.sae import SAEConfig, TrainConfig
+    from interp.sae.distributed import DistInfo
+    from interp.sae.trainer import SAETrainer
+
+    cfg = TrainConfig(sae=SAEConfig(arch=arch, d_in=0, d_sae=args.d_sae, k=args.k, **_l1(arch, args)), batch_size=args.batch,
+                      lr=args.lr, progress=False)
+    sae = SAETrainer(cfg, x.shape[1], x[: 8 * args.batch], 1, DistInfo()).sae.eval()
+    return quality(sae, ev, features)
 
 
 def main() -> None:
@@ -170,6 +195,16 @@ def main() -> None:
     p.add_argument("--saelens-python", type=Path, default=None, help=f"python of a venv with sae-lens (default {DEFAULT_SAELENS} if it exists)")
     p.add_argument("--no-saelens", action="store_true")
     p.add_argument("--no-small", action="store_true", help="skip the 512-feature known-answer comparison")
+    p.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 75, 100, 125, 150, 175, 200, 250, 300],
+                   help="known-answer problem: training budgets in steps of 1024 (one fresh run each)")
+    p.add_argument("--small-reps", type=int, default=1, help="timed runs per budget (best)")
+    p.add_argument("--only-sweep", action="store_true", help="run the known-answer budget-to-quality sweep alone")
+    p.add_argument("--fvu-target", type=float, default=0.2, help="known-answer problem: FVU to reach")
+    p.add_argument("--mcc-target", type=float, default=0.9, help="known-answer problem: MCC to reach")
+    p.add_argument("--large-budgets", type=int, nargs="*", default=[],
+                   help="the main setting: training budgets in steps of --batch for a budget-to-quality sweep (default none)")
+    p.add_argument("--large-fvu-target", type=float, default=0.3)
+    p.add_argument("--large-mcc-target", type=float, default=0.5)
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads for both trainers (0 = torch default)")
     p.add_argument("--runs", default=None)
     args = p.parse_args()
@@ -192,6 +227,15 @@ def main() -> None:
         peaks.append(matmul_peak(args.batch, args.d_in, args.d_sae))
         print(f"fp32 matmul ({args.batch}x{args.d_in} @ {args.d_in}x{args.d_sae}): {peaks[-1] / 1e9:.1f} GFLOP/s", flush=True)
 
+    if args.only_sweep:  # the known-answer budget-to-quality sweep alone
+        with tempfile.TemporaryDirectory() as tmp_s:
+            small = small_problem(py, args, Path(tmp_s))
+        print_sweep("Known-answer problem, budget to quality (512 features in 128 dims, L0 8; d_sae 1024, k 8, 61,440 rows)", small)
+        with start_run("bench", {**vars(args), "saelens_python": str(py) if py else None}, slug="bench-sae", root=args.runs) as run:
+            run.write_json("results", {"small": small, "metrics": sweep_metrics("small", small)})
+            run.metrics.update(sweep_metrics("small", small))
+        print(f"run: {run.path}")
+        return
     rows = {}
     for name, arch, fast in [("ours topk (sparse)", "topk", True), ("ours topk (dense autograd)", "topk", False),
                              ("ours relu_l1", "relu_l1", True)]:
@@ -199,7 +243,9 @@ def main() -> None:
         rows[name] = ours(x, ev, data.features, arch, args, fast, peaks)
         rows[name]["flops_per_sample"] = flops_per_sample(arch, args.d_in, args.d_sae, args.k, fast)
         print(name, json.dumps(rows[name]), f"(best matmul so far {max(peaks) / 1e9:.1f} GFLOP/s)", flush=True)
-    small = {}
+    untrained_q = {arch: untrained(x, ev, data.features, arch, args) for arch in ("topk", "relu_l1")}
+    print("untrained (step 0)", json.dumps(untrained_q), flush=True)
+    small, large, metrics = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         if py is not None:
@@ -213,6 +259,13 @@ def main() -> None:
                 print(name, json.dumps(rows[name]), flush=True)
         if not args.no_small:
             small = small_problem(py, args, tmp)
+            metrics.update(sweep_metrics("small", small))
+        if args.large_budgets:
+            sa = argparse.Namespace(**{**vars(args), "fvu_target": args.large_fvu_target, "mcc_target": args.large_mcc_target,
+                                       "reps": args.small_reps})
+            xl = data.sample(max(args.large_budgets) * args.batch, gen)
+            large = budget_sweep(py, sa, xl, ev, data.features, args.large_budgets, tmp, "large")
+            metrics.update(sweep_metrics("large", large))
 
     for name, arch, fast in [("ours topk (sparse)", "topk", True), ("ours topk (dense autograd)", "topk", False),
                              ("ours relu_l1", "relu_l1", True)]:
@@ -223,16 +276,21 @@ def main() -> None:
     for r in rows.values():
         r["flop_limit"] = peak / r["flops_per_sample"]
         r["frac_of_flop_limit"] = r["samples_per_s"] / r["flop_limit"]
-    metrics = {"matmul_gflops": peak / 1e9, "matmul_gflops_min": min(peaks) / 1e9,
+    metrics.update({"matmul_gflops": peak / 1e9, "matmul_gflops_min": min(peaks) / 1e9,
                "topk_frac_of_flop_limit_interleaved": rows["ours topk (sparse)"]["interleaved"]["frac_of_flop_limit_median"], "topk_samples_per_s": rows["ours topk (sparse)"]["samples_per_s"],
-               "topk_frac_of_flop_limit": rows["ours topk (sparse)"]["frac_of_flop_limit"]}
+               "topk_frac_of_flop_limit": rows["ours topk (sparse)"]["frac_of_flop_limit"]})
     if "SAELens topk" in rows:
         metrics["topk_speedup_vs_saelens"] = rows["ours topk (sparse)"]["samples_per_s"] / rows["SAELens topk"]["samples_per_s"]
         metrics["relu_l1_speedup_vs_saelens"] = rows["ours relu_l1"]["samples_per_s"] / rows["SAELens standard (relu_l1)"]["samples_per_s"]
-    print(f"\n| trainer | samples/s | FLOP limit (samples/s) | % of limit | FVU | L0 | MCC | MMCS |\n|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\nSpeed at d_in {args.d_in}, d_sae {args.d_sae}, k {args.k}, batch {args.batch}, {args.steps} steps. Quality after "
+          f"{args.steps * args.batch:,} samples is listed beside an untrained SAE's: where the two are close, neither trainer "
+          "has learned anything yet and the columns compare nothing (see the budget-to-quality tables).")
+    print("| trainer | samples/s | FLOP limit (samples/s) | % of limit | FVU | L0 | MCC | MMCS |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows.items():
         print(f"| {name} | {r['samples_per_s']:,.0f} | {r['flop_limit']:,.0f} | {100 * r['frac_of_flop_limit']:.0f}% | "
               f"{r['fvu']:.3f} | {r['l0']:.1f} | {r['mcc']:.3f} | {r['mmcs']:.3f} |")
+    for arch, q in untrained_q.items():
+        print(f"| untrained {arch} (step 0) | - | - | - | {q['fvu']:.3f} | {q['l0']:.1f} | {q['mcc']:.3f} | {q['mmcs']:.3f} |")
     print("\nInterleaved (one training step, then one encoder matmul, 12 times; ratio = fraction of the FLOP limit):")
     print("| trainer | step ms (min / median) | matmul ms (min / median) | % of limit (min / median) |\n|---|---:|---:|---:|")
     for name, r in rows.items():
@@ -243,33 +301,88 @@ def main() -> None:
     for k2, v in metrics.items():
         print(f"{k2}: {v:.3f}")
     if small:
-        print("\nKnown-answer problem (512 features in 128 dims, L0 8; d_sae 1024, k 8, 300 steps of 1024 over 61,440 rows):")
-        print("| trainer | samples/s | FVU | MCC |\n|---|---:|---:|---:|")
-        for name, r in small.items():
-            print(f"| {name} | {r['samples_per_s']:,.0f} | {r['fvu']:.3f} | {r['mcc']:.3f} |")
+        print_sweep("Known-answer problem, budget to quality (512 features in 128 dims, L0 8; d_sae 1024, k 8, 61,440 rows)", small)
+    if large:
+        print_sweep(f"The setting above, budget to quality (d_in {args.d_in}, d_sae {args.d_sae}, k {args.k})", large)
     with start_run("bench", {**vars(args), "saelens_python": str(py) if py else None}, slug="bench-sae", root=args.runs) as run:
-        (run.path / "results.json").write_text(json.dumps({"rows": rows, "small": small, "metrics": metrics}, indent=1) + "\n")
+        (run.path / "results.json").write_text(json.dumps({"rows": rows, "untrained": untrained_q, "small": small, "large": large,
+                                                           "metrics": metrics}, indent=1) + "\n")
         run.add_artifact("results", "results.json")
         run.metrics.update(metrics)
     print(f"run: {run.path}")
 
 
+def budget_sweep(py: Path | None, sa: argparse.Namespace, x: torch.Tensor, ev: torch.Tensor, features: torch.Tensor,
+                 budgets: list[int], tmp: Path, tag: str) -> dict:
+    """Ours and SAELens TopK trained afresh for each budget (steps of ``sa.batch``; each run has its own
+    warm-up and decay), quality on held-out rows: how many samples and seconds each needs to reach a quality."""
+    out: dict[str, Any] = {"budgets_steps": budgets, "batch": sa.batch, "ours": [], "saelens": [],
+                           "targets": {"fvu": sa.fvu_target, "mcc": sa.mcc_target},
+                           "untrained": untrained(x, ev, features, "topk", sa)}
+    for steps in budgets:
+        r = ours(x, ev, features, "topk", argparse.Namespace(**{**vars(sa), "steps": steps}))
+        out["ours"].append({"steps": steps, "samples": steps * sa.batch, **r})
+        print(f"{tag} ours {steps} steps", json.dumps(out["ours"][-1]), flush=True)
+    if py is not None:
+        np.save(tmp / f"x-{tag}.npy", x.numpy())
+        np.save(tmp / f"ev-{tag}.npy", ev.numpy())
+        res = saelens(py, tmp / f"x-{tag}.npy", tmp / f"ev-{tag}.npy", features, "topk", sa, tmp, sa.d_sae, sa.k, sa.batch,
+                      [steps * sa.batch for steps in budgets])
+        out["saelens"] = [{"steps": r["samples"] // sa.batch, **r} for r in res]
+        for r in out["saelens"]:
+            print(f"{tag} SAELens {r['steps']} steps", json.dumps(r), flush=True)
+    out["to_reach"] = {}
+    for name, runs in (("ours", out["ours"]), ("saelens", out["saelens"])):
+        for metric, target, better in (("fvu", sa.fvu_target, lambda v, t: v <= t), ("mcc", sa.mcc_target, lambda v, t: v >= t)):
+            first = next((r for r in runs if better(r[metric], target)), None)
+            out["to_reach"][f"{name}_{metric}"] = None if first is None else {
+                "target": target, "samples": first["samples"], "seconds": first["seconds"], "value": first[metric]}
+    return out
+
+
+def sweep_metrics(tag: str, sw: dict) -> dict[str, float]:
+    """Headline numbers of a budget sweep: speed at the largest budget, and the time-to-quality ratios."""
+    out = {}
+    if sw["saelens"]:
+        o, t = sw["ours"][-1], sw["saelens"][-1]
+        out[f"{tag}_topk_speedup_vs_saelens"] = o["samples_per_s"] / t["samples_per_s"]
+        for metric in ("fvu", "mcc"):
+            a, b = sw["to_reach"][f"ours_{metric}"], sw["to_reach"][f"saelens_{metric}"]
+            if a and b:
+                out[f"{tag}_seconds_to_{metric}_saelens_over_ours"] = b["seconds"] / a["seconds"]
+                out[f"{tag}_samples_to_{metric}_saelens_over_ours"] = b["samples"] / a["samples"]
+    return out
+
+
+def print_sweep(title: str, sw: dict) -> None:
+    u = sw["untrained"]
+    print(f"\n{title} (TopK, batch {sw['batch']}; each budget a fresh run with its own schedule; "
+          f"untrained: FVU {u['fvu']:.3f}, MCC {u['mcc']:.3f}):")
+    print("| steps | samples | ours s | ours FVU | ours MCC | SAELens s | SAELens FVU | SAELens MCC |\n|---:|---:|---:|---:|---:|---:|---:|---:|")
+    theirs = {r["steps"]: r for r in sw["saelens"]}
+    for r in sw["ours"]:
+        t = theirs.get(r["steps"])
+        tail = f"{t['seconds']:.1f} | {t['fvu']:.3f} | {t['mcc']:.3f}" if t else "- | - | -"
+        print(f"| {r['steps']} | {r['samples']:,} | {r['seconds']:.1f} | {r['fvu']:.3f} | {r['mcc']:.3f} | {tail} |")
+    print("| to reach | ours: samples, seconds | SAELens: samples, seconds |\n|---|---:|---:|")
+    for metric, sign in (("fvu", "≤"), ("mcc", "≥")):
+        cells = []
+        for name in ("ours", "saelens"):
+            r = sw["to_reach"].get(f"{name}_{metric}")
+            cells.append("not within the budgets" if r is None else f"{r['samples']:,}, {r['seconds']:.1f} s")
+        print(f"| {metric.upper()} {sign} {sw['targets'][metric]} | {cells[0]} | {cells[1]} |")
+
+
 def small_problem(py: Path | None, args, tmp: Path) -> dict:
+    """The known-answer problem of the tests (512 features in 128 dims, L0 8; d_sae 1024, k 8, batch 1024, lr 1e-2)."""
     from interp.sae.synthetic import SyntheticConfig, SyntheticData
 
     data = SyntheticData(SyntheticConfig(n_features=512, d=128, l0=8, seed=0))
     gen = torch.Generator().manual_seed(1)
     x, ev = data.sample(61_440, gen), data.sample(8192, gen)
-    sa = argparse.Namespace(**{**vars(args), "d_sae": 1024, "k": 8, "batch": 1024, "steps": 300, "lr": 1e-2, "warmup": 20,
-                               "reps": 1})
-    out = {"ours topk": ours(x, ev, data.features, "topk", sa)}
-    if py is not None:
-        np.save(tmp / "xs.npy", x.numpy())
-        np.save(tmp / "evs.npy", ev.numpy())
-        out["SAELens topk"] = saelens(py, tmp / "xs.npy", tmp / "evs.npy", data.features, "topk", sa, tmp, 1024, 8, 1024, 300 * 1024)
-    for name, r in out.items():
-        print(name, json.dumps(r), flush=True)
-    return out
+    sa = argparse.Namespace(**{**vars(args), "d_sae": 1024, "k": 8, "batch": 1024, "lr": 1e-2, "warmup": 20,
+                               "reps": args.small_reps})
+    return budget_sweep(py, sa, x, ev, data.features, args.budgets, tmp, "small")
 
 
 if __name__ == "__main__":

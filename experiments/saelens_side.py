@@ -10,6 +10,9 @@ Batches are random permutations of the rows per epoch (as ours); the timed part 
 ``SAETrainer.fit()`` after a 3-step warm-up run (so one-time imports are excluded), best of ``--reps``.
 Quality: FVU (variance around the mean) and L0 on the held-out tensor, via SAELens's own
 forward; the decoder is saved to ``DIR/W_dec.npy`` for the caller's MCC.
+
+Several ``--samples`` budgets (a budget-to-quality sweep) train one fresh SAE each, with its
+own schedule, and print one JSON line each; their decoders go to ``DIR/W_dec_<samples>.npy``.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def main() -> None:
     p.add_argument("--k", type=int, default=16)
     p.add_argument("--l1", type=float, default=5.0)
     p.add_argument("--batch", type=int, default=4096)
-    p.add_argument("--samples", type=int, required=True)
+    p.add_argument("--samples", type=int, nargs="+", required=True, help="training samples (one run per value)")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
@@ -73,25 +76,30 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.steps = args.samples // args.batch
     x = torch.from_numpy(np.load(args.data)).float()
-    fit(args, x, 3 * args.batch)  # warm-up: imports, allocator, first-call overheads
-    seconds = float("inf")
-    for _ in range(args.reps):  # best of reps, as bench_sae.py does for ours
-        sae, s = fit(args, x, args.samples)
-        seconds = min(seconds, s)
     ev = torch.from_numpy(np.load(args.eval)).float()
-    sae.eval()
-    with torch.no_grad():
-        z = sae.encode(ev)
-        x_hat = sae.decode(z)
-    fvu = float((ev - x_hat).pow(2).sum() / (ev - ev.mean(0)).pow(2).sum())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "W_dec.npy", sae.W_dec.detach().numpy())
-    print(json.dumps({"sae_lens": __version__, "torch": torch.__version__, "arch": args.arch, "samples": args.samples,
-                      "seconds": seconds, "samples_per_s": args.samples / seconds, "fvu": fvu,
-                      "l0": float((z > 0).sum(-1).float().mean()), "threads": torch.get_num_threads()}))
+    args.steps = 3
+    fit(args, x, 3 * args.batch)  # warm-up: imports, allocator, first-call overheads
+    for samples in args.samples:
+        args.steps = samples // args.batch
+        seconds = float("inf")
+        for _ in range(args.reps):  # best of reps, as bench_sae.py does for ours
+            sae, s = fit(args, x, samples)
+            seconds = min(seconds, s)
+        sae.eval()
+        with torch.no_grad():
+            z = sae.encode(ev)
+            x_hat = sae.decode(z)
+        fvu = float((ev - x_hat).pow(2).sum() / (ev - ev.mean(0)).pow(2).sum())
+        W_dec = sae.W_dec.detach().numpy()
+        np.save(out / "W_dec.npy", W_dec)
+        np.save(out / f"W_dec_{samples}.npy", W_dec)
+        print(json.dumps({"sae_lens": __version__, "torch": torch.__version__, "arch": args.arch, "samples": samples,
+                          "seconds": seconds, "samples_per_s": samples / seconds, "fvu": fvu,
+                          "l0": float((z > 0).sum(-1).float().mean()), "threads": torch.get_num_threads(),
+                          "W_dec": str(out / f"W_dec_{samples}.npy")}), flush=True)
 
 
 if __name__ == "__main__":

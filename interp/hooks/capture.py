@@ -204,7 +204,7 @@ def capture(
     d = {h: int(np.prod(row_shape[h])) if row_shape[h] else 1 for h in hooks}
 
     if out is None:
-        sink: Any = _MemorySink(hooks)
+        sink: Any = _MemorySink(hooks, store_dtype)
     else:
         spec = {
             "model": getattr(model, "interp_spec", None) or getattr(model.cfg, "model_name", None),
@@ -222,50 +222,65 @@ def capture(
             return ActivationStore(out)
 
     done = sink.rows_done
-    n_seq = inputs.tokens.shape[0]
+    n_seq, seq_len = inputs.tokens.shape
     first_seq = int(torch.searchsorted(cum, torch.tensor(done), right=True) - 1) if done else 0
     first_batch = min(first_seq, n_seq - 1) // batch_size
     skip = done - int(cum[first_batch * batch_size])  # rows of the first batch already on disk
     batches = range(first_batch * batch_size, n_seq, batch_size)
     bar = tqdm(total=total_rows, initial=done, unit="tok", desc="capture", disable=not progress, dynamic_ncols=True)
-    for bi, start in enumerate(batches):
-        if max_batches is not None and bi >= max_batches:
-            break
-        stop = min(start + batch_size, n_seq)
-        m = keep[start:stop]
-        if not bool(m.any()):
-            continue
-        acts = forward(model, inputs.tokens[start:stop], inputs.attention_mask[start:stop], names_filter=hooks,
-                       stop_after=True).cache
-        rows = {h: _rows(h, acts[h], m).to("cpu", store_dtype) for h in hooks}
-        seq_id, seq_pos = m.nonzero(as_tuple=True)
-        meta = {"__seq_id": (seq_id + start).int(), "__seq_pos": seq_pos.int(),
-                "__token_id": inputs.tokens[start:stop][m].int()}
-        if skip:
-            rows = {h: r[skip:] for h, r in rows.items()}
-            meta = {k: v[skip:] for k, v in meta.items()}
-            skip = 0
-        sink.append(rows, meta)
-        bar.update(int(meta["__seq_id"].shape[0]))
-    else:
-        sink.close()
-    bar.close()
+    finished = False
+    try:
+        for bi, start in enumerate(batches):
+            if max_batches is not None and bi >= max_batches:
+                break
+            stop = min(start + batch_size, n_seq)
+            m = keep[start:stop]
+            if not bool(m.any()):
+                continue
+            acts = forward(model, inputs.tokens[start:stop], inputs.attention_mask[start:stop], names_filter=hooks,
+                           stop_after=True).cache
+            flat = m.reshape(-1).nonzero().squeeze(1)  # kept rows of the batch, as [batch * pos] row numbers
+            if skip:
+                flat, skip = flat[skip:], 0
+            meta = {"__seq_id": (flat // seq_len + start).int(), "__seq_pos": (flat % seq_len).int(),
+                    "__token_id": inputs.tokens[start:stop].reshape(-1)[flat].int()}
+            sink.append_rows({h: _flat_rows(h, acts[h], m) for h in hooks}, flat, meta)
+            bar.update(int(flat.shape[0]))
+        else:
+            sink.close()
+            finished = True
+    finally:
+        if not finished:
+            sink.abort()  # the full shards handed over are committed; the partial one is dropped
+        bar.close()
     if out is None:
         return CaptureResult(sink.result(), sink.meta(), row_shape, inputs)
     return ActivationStore(out)
 
 
+def _flat_rows(name: str, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[batch, pos, ...] (or [batch, head, q, k]) -> [batch * pos, d], a view where the layout allows."""
+    if name.endswith(PER_QUERY_HOOKS) and t.dim() == 4:
+        t = t.permute(0, 2, 1, 3)
+    return t.reshape(mask.shape[0] * mask.shape[1], -1)
+
+
 class _MemorySink:
-    def __init__(self, hooks: list[str]) -> None:
-        self.hooks = hooks
+    def __init__(self, hooks: list[str], dtype: torch.dtype) -> None:
+        self.hooks, self.dtype = hooks, dtype
         self.parts: dict[str, list[torch.Tensor]] = {k: [] for k in [*hooks, "__seq_id", "__seq_pos", "__token_id"]}
         self.rows_done = 0
 
-    def append(self, acts: dict[str, torch.Tensor], meta: dict[str, torch.Tensor]) -> None:
-        for k, v in {**acts, **meta}.items():
+    def append_rows(self, src: dict[str, torch.Tensor], index: torch.Tensor, meta: dict[str, torch.Tensor]) -> None:
+        for h in self.hooks:
+            self.parts[h].append(src[h].index_select(0, index.to(src[h].device)).to("cpu", self.dtype))
+        for k, v in meta.items():
             self.parts[k].append(v)
 
     def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
         pass
 
     def result(self) -> dict[str, torch.Tensor]:
