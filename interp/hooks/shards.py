@@ -3,7 +3,10 @@
 :class:`StoreWriter` fills shards of ``tokens_per_shard`` rows; each is written to a
 temporary name, renamed, then recorded in ``manifest.json`` (itself written
 atomically), so at any kill point the folder holds only complete shards and a
-capture can resume after the last one. The readers here parse the safetensors
+capture can resume after the last one. Shards are written with the exact bytes
+``safetensors.torch.save_file`` would write (:func:`shard_layout`), from one in-memory
+image per shard, on a background thread and around the page cache where the filesystem
+allows it (see :class:`StoreWriter`). The readers here parse the safetensors
 header themselves and ``np.memmap`` the data: zero copies, and a corrupt or
 truncated file is reported by name. :mod:`interp.hooks.store` is the read side.
 """
