@@ -11,11 +11,16 @@ through ``interp.runs`` only. Three rules live here so each page gets them for f
   ``st.cache_resource``.
 * **No tracebacks**: :func:`guard` turns any error on a page into an ``st.error``
   message that names the problem (a missing or corrupt run says which file).
+* **Run text is text**: anything a run provides (model, status, error, config values,
+  paths, exception messages quoting them) goes through :func:`plain` before it reaches
+  a Markdown-rendering call (``st.markdown/caption/error/warning/info``, titles,
+  expander and metric labels), so a run.json cannot put links, images or styling on a page.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -38,6 +43,24 @@ PAGE_FOR_KIND = {
     "fourier": "views/probes.py",
     "heads": "views/attention.py",
 }
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+_LINE_BREAKS = re.compile(r"\s*[\r\n\v\f\x85\u2028\u2029]+\s*")
+
+
+def plain(text: Any) -> str:
+    """``text`` escaped to show literally, on one line, inside Streamlit Markdown.
+
+    Run folders are shared and downloaded, so a model name like ``[x](http://evil)`` or an
+    error holding ``![](http://evil/img.png)`` or ``:red[...]`` must render as those characters,
+    not as a link, an image fetched from elsewhere, or styling. Every Markdown / Streamlit
+    special character gets a backslash (CommonMark escapes any ASCII punctuation, and an
+    escaped one starts no link, emphasis, directive, math or HTML), and line breaks become
+    " ⏎ " so text cannot start a heading or list of its own. Use it outside backticks: a
+    code span shows backslashes literally.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ⏎ ", str(text)))
 
 
 def root() -> Path:
@@ -100,15 +123,15 @@ def select_run(kinds: Sequence[str], label: str = "Run", key: str = "run") -> Ru
     """
     runs, problems = all_runs(kinds)
     for path, err in problems:
-        st.error(f"Unreadable run {path.name}: {err}")
+        st.error(f"Unreadable run {plain(path.name)}: {plain(err)}")
     wanted = qp_get(key)
     if wanted and not any(run_ref(r) == wanted for r in runs):
         if wanted.split("/", 1)[0] in kinds or not runs:
             msg = _missing_run_message(wanted)
-            st.error(f"The link names run {wanted!r}, which cannot be shown: {msg}")
+            st.error(f"The link names run {plain(repr(wanted))}, which cannot be shown: {msg}")
         wanted = None
     if not runs:
-        st.info(f"No {' / '.join(f'`{k}`' for k in kinds)} runs in `{root()}` yet. "
+        st.info(f"No {' / '.join(f'`{k}`' for k in kinds)} runs in {plain(root())} yet. "
                 "This page shows them once an analysis writes one (see docs/runs.md); "
                 "`interp demo` writes a set of runs to start from.")
         return None
@@ -119,7 +142,7 @@ def select_run(kinds: Sequence[str], label: str = "Run", key: str = "run") -> Ru
     run = runs[choice]
     qp_set(**{key: run_ref(run)})
     if run.status != "complete":
-        st.warning(f"This run's status is {run.status!r}" + (f": {run.error}" if run.error else "")
+        st.warning(f"This run's status is {plain(repr(run.status))}" + (f": {plain(run.error)}" if run.error else "")
                    + "; its artifacts may be incomplete.")
     return run
 
@@ -150,12 +173,20 @@ def run_sections(title: str, sections: Sequence[tuple[str, Sequence[str], str, C
 
 
 def _missing_run_message(ref: str) -> str:
-    path = root() / ref
-    try:
-        load_run(path)
-    except RunError as exc:
-        return str(exc)
-    return "it is not a run of the kind this page shows."
+    """Why the URL's run ``ref`` cannot be shown (Markdown-escaped).
+
+    Only the runs the root lists are looked at: a ref such as ``sae/../../../home/x`` is never
+    turned into a path and loaded, or the page would tell anyone with a link which folders on
+    the server hold a run.json. A listed run of another kind, or one that scan_runs found
+    unreadable, gets its specific reason; anything else the same generic message.
+    """
+    runs, problems = scan_runs(root())
+    if any(run_ref(r) == ref for r in runs):
+        return "it is not a run of the kind this page shows."
+    for path, err in problems:
+        if path.relative_to(root()).as_posix() == ref:
+            return plain(err)
+    return f"it is not among the runs in {plain(root())}."
 
 
 def stamp(run: Run, artifact: str | None = None) -> tuple[float, float]:
@@ -166,7 +197,10 @@ def stamp(run: Run, artifact: str | None = None) -> tuple[float, float]:
         except OSError:
             return 0.0
 
-    art = run.path / run.artifacts[artifact] if artifact in run.artifacts else None
+    try:
+        art = run.artifact(artifact) if artifact in run.artifacts else None
+    except RunError:  # outside the run folder: not even its mtime is looked at (reading it fails later)
+        art = None
     return stat(run.path / "run.json"), stat(art) if art is not None else 0.0
 
 
@@ -191,10 +225,15 @@ def tensors(run: Run, name: str, required: Sequence[str] = ()) -> dict[str, np.n
     return out
 
 
-def json_artifact(run: Run, name: str, required: Sequence[str] = ()) -> Any:
-    """A JSON artifact (cached); a RunError names any required key it lacks."""
+def json_artifact(run: Run, name: str, required: Sequence[str] = (), holds: type = dict) -> Any:
+    """A JSON artifact (cached); a RunError names the run if it is not a ``holds`` (an object, or a list for
+    ``vocab``) or lacks a required key, instead of an AttributeError from the page's first ``.get``."""
     out = _json(str(run.path), name, stamp(run, name))
-    missing = [k for k in required if not isinstance(out, dict) or k not in out]
+    if not isinstance(out, holds):
+        raise RunError(f"The {name!r} artifact of run {run.name} holds a JSON {type(out).__name__}, not "
+                       f"{'an object' if holds is dict else 'a ' + holds.__name__}; docs/runs.md lists what a "
+                       f"{run.kind} run must hold.")
+    missing = [k for k in required if k not in out]
     if missing:
         raise RunError(f"The {name!r} artifact of run {run.name} lacks keys {missing}; "
                        f"docs/runs.md lists what a {run.kind} run must hold.")
@@ -215,8 +254,8 @@ def guard(what: str = "this page") -> Iterator[None]:
         yield
     except Exception as exc:  # noqa: BLE001 - a page must never show a raw traceback
         known = isinstance(exc, (RunError, ValueError, KeyError, FileNotFoundError, ImportError))
-        st.error(f"Could not show {what}: {exc}" if known else
-                 f"Could not show {what}: unexpected {type(exc).__name__}: {exc}")
+        st.error(f"Could not show {plain(what)}: {plain(exc)}" if known else
+                 f"Could not show {plain(what)}: unexpected {type(exc).__name__}: {plain(exc)}")
         with st.expander("technical details"):
             st.code("".join(traceback.format_exception_only(type(exc), exc)).strip()
                     + "\n\n" + "".join(traceback.format_tb(exc.__traceback__)[-3:]), language="text")
@@ -225,13 +264,14 @@ def guard(what: str = "this page") -> Iterator[None]:
 def show_config(run: Run) -> None:
     """A run's config, metrics and artifacts, folded away."""
     with st.expander("run details: config, metrics, artifacts"):
-        st.caption(f"`{run.path}` · created {run.created} · interp {run.interp} · git {str(run.git_sha)[:10]}")
+        st.caption(f"{plain(run.path)} · created {plain(run.created)} · interp {plain(run.interp)} · "
+                   f"git {plain(str(run.git_sha)[:10])}")
         c1, c2 = st.columns(2)
         c1.markdown("**config**")
         c1.json(run.config, expanded=False)
         c2.markdown("**metrics**")
         c2.json(run.metrics, expanded=True)
-        st.markdown("**artifacts** " + ", ".join(f"`{k}` → `{v}`" for k, v in run.artifacts.items()))
+        st.markdown("**artifacts** " + ", ".join(f"{plain(k)} → {plain(v)}" for k, v in run.artifacts.items()))
 
 
 CHART_CONFIG = {"displayModeBar": "hover", "displaylogo": False}
@@ -247,8 +287,8 @@ def metric_row(metrics: dict[str, Any], keys: Sequence[str]) -> None:
     present = [(k, metrics[k]) for k in keys if isinstance(metrics.get(k), (int, float, str))]
     if not present:
         return
-    for col, (k, v) in zip(st.columns(len(present)), present):
-        col.metric(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    for col, (k, v) in zip(st.columns(len(present)), present):  # labels and values render Markdown
+        col.metric(plain(k), f"{v:.4g}" if isinstance(v, float) else plain(v) if isinstance(v, str) else str(v))
 
 
 def token_strings(tokenizer: Any, ids: Sequence[int]) -> list[str]:

@@ -60,7 +60,7 @@ def check_capture(path: Path, model: Any) -> str:
 def check_sae(path: Path, model: Any) -> str:
     from interp.hooks import capture
     from interp.sae import SAEConfig, TrainConfig, train_sae
-    from interp.sae.evaluate import splice_metrics
+    from interp.sae.evaluation import splice_metrics
 
     hook = "blocks.0.hook_resid_post"
     tokens = model.tokenizer([TEXT] * 4, return_tensors="pt")["input_ids"][:, :24]

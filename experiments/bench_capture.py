@@ -1,4 +1,4 @@
-"""Benchmark: how fast is ``interp.hooks.capture`` compared with the forward pass it needs?
+"""Benchmark: how fast is ``interp.hooks.capturing`` compared with the forward pass it needs?
 
 For each model, on the same batches of the shipped corpus, it times
   (a') the forward pass cut after the captured block by a plain torch hook: the least
@@ -16,6 +16,11 @@ only when a batch has padding, as ``capture`` does.
 The four are **interleaved**: each repetition times all of them in turn (order rotated
 per repetition), so they share the machine's load; the figures are medians over the
 repetitions, and the capture/cut ratio is also given per repetition (median, min, max).
+
+Then the cost of the shard checksums on the read side: each shard is hashed (XXH3-128) the
+first time it is read, so it times reading every row of a captured store through a freshly
+opened ``ActivationStore`` with the check (the default) and without it (``verify="none"``),
+interleaved, the files in the page cache either way (the least favourable case for the check).
 
 Then it measures peak RSS of ``capture`` in a fresh subprocess as the corpus
 grows 1x / 4x / 16x; memory must stay flat (one batch plus at most two shard buffers).
@@ -87,7 +92,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], reps: int,
 
 def bench_model(spec: str, seqs: int, seq_len: int, batch_size: int, reps: int, device: str) -> list[dict]:
     from interp.hooks import capture
-    from interp.hooks.forward import mask_kwargs
+    from interp.hooks.hooked import mask_kwargs
 
     model, corpus = load(spec, seqs, seq_len, device)
     n_layers = model.cfg.n_layers
@@ -150,6 +155,32 @@ def bench_model(spec: str, seqs: int, seq_len: int, batch_size: int, reps: int, 
                      "capture_vs_bare": med["bare"] / med["capture"],
                      "run_with_cache_vs_bare": med["bare"] / med["cache"]})
     return rows
+
+
+def bench_read(spec: str, seqs: int, seq_len: int, batch_size: int, reps: int, device: str) -> dict:
+    """Seconds to read every row of a middle-block store, with and without the first-read checksum."""
+    from interp.hooks import ActivationStore, capture
+
+    model, corpus = load(spec, seqs, seq_len, device)
+    hook = f"blocks.{max(model.cfg.n_layers // 2 - 1, 0)}.hook_resid_post"
+    tmp = Path(tempfile.mkdtemp(prefix="bench_read_"))
+    try:
+        store = capture(model, corpus, [hook], batch_size=batch_size, out=tmp / "store",
+                        tokens_per_shard=8192, progress=False)
+        n, shards = len(store), len(store.shards)
+        def batches(verify: str) -> None:  # the SAE trainer's pattern: shuffled batches, the next shards checked ahead
+            for _ in ActivationStore(tmp / "store", verify=verify).iter_batches(4096, hook, buffer_shards=1):
+                pass
+
+        t = interleaved({"checked": lambda: ActivationStore(tmp / "store").rows(hook),
+                         "unchecked": lambda: ActivationStore(tmp / "store", verify="none").rows(hook),
+                         "batches_checked": lambda: batches("size"), "batches_unchecked": lambda: batches("none")}, reps)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in t.items()}
+    return {"model": spec, "hook": hook, "rows": n, "shards": shards, "seconds": t, "median_s": med,
+            "checksum_share": (med["checked"] - med["unchecked"]) / med["checked"],
+            "checksum_share_batches": (med["batches_checked"] - med["batches_unchecked"]) / med["batches_checked"]}
 
 
 def rss_child(spec: str, seqs: int, seq_len: int, out: str, device: str) -> None:
@@ -235,6 +266,17 @@ def main() -> None:
         print(f"| {r['model']} | {r['hook']} ({r['where']}) | {tk['capture']:,.0f} | {tk['cut']:,.0f} | "
               f"**{r['capture_vs_cut']:.2f}x** | {p['median']:.2f}x ({p['min']:.2f}-{p['max']:.2f}) | {tk['bare']:,.0f} | "
               f"{r['capture_vs_bare']:.2f}x | {tk['cache']:,.0f} |", flush=True)
+    reads = []
+    print("\n| model | store | `rows()`: every row, checked on first read (ms) | unchecked (ms) | checksum's share "
+          "| `iter_batches` (4096, checked ahead in the background) (ms) | unchecked (ms) | checksum's share |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for spec in args.models:
+        r = bench_read(spec, args.seqs, args.seq_len, args.batch_size, args.reps, args.device)
+        reads.append(r)
+        print(f"| {spec} | {r['hook']}, {r['rows']:,} rows in {r['shards']} shards | {r['median_s']['checked'] * 1e3:.1f} | "
+              f"{r['median_s']['unchecked'] * 1e3:.1f} | {r['checksum_share']:.1%} | "
+              f"{r['median_s']['batches_checked'] * 1e3:.1f} | {r['median_s']['batches_unchecked'] * 1e3:.1f} | "
+              f"{r['checksum_share_batches']:.1%} |", flush=True)
     rss = []
     if args.rss_mults:
         print("\n| model | corpus | tokens | RSS before capture (MiB) | peak RSS during capture (MiB) | growth (MiB) | one shard buffer (MiB) | store on disk (MiB) |")
@@ -248,11 +290,12 @@ def main() -> None:
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nload average {load_before:.2f} at the start, {load_after:.2f} at the end")
     metrics = {"min_capture_vs_cut": min(r["capture_vs_cut"] for r in rows),
+               "max_checksum_share": max(r["checksum_share"] for r in reads),
                "min_capture_vs_bare": min(r["capture_vs_bare"] for r in rows)}
     config = {**vars(args), "device_name": dev_name, "threads_used": torch.get_num_threads(),
               "load_average": [load_before, load_after]}
     with start_run("bench", config, slug="bench-capture", root=args.runs) as run:
-        run.write_json("results", {"speed": rows, "rss": rss})
+        run.write_json("results", {"speed": rows, "read": reads, "rss": rss})
         run.metrics.update(metrics)
     print(f"run: {run.path}")
 

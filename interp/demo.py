@@ -56,6 +56,7 @@ class DemoContext:
 
 
 def capture_step(ctx: DemoContext) -> list[Run]:
+    """``interp demo``: capture the toy LM's and MiniLM's residual streams and attention patterns."""
     return [_capture_run("toy:toylm", TOYLM_HOOKS, ctx.max_seqs, ctx.runs_root, ctx.device),
             _capture_run("minilm", MINILM_HOOKS, ctx.max_seqs, ctx.runs_root, ctx.device)]
 
@@ -70,14 +71,24 @@ def _step(name: str) -> Any:
     return getattr(importlib.import_module(module), func)
 
 
+def step_title(step: Any) -> str:
+    """A step's one-line description: its docstring's first line without the ``interp demo``: prefix."""
+    doc = (step.__doc__ or step.__name__).strip().splitlines()[0]
+    return doc.replace("``interp demo``: ", "").rstrip(".")
+
+
 def run_demo(max_seqs: int = 256, runs_root: str | Path | None = None, device: str | None = None) -> list[Run]:
     from interp.runs import runs_root as resolve_root
 
     t0 = time.perf_counter()
     print("interp demo: capturing activations from the shipped models on the shipped corpus")
     ctx = DemoContext(runs_root, device, max_seqs)
-    for name in DEMO_STEPS:
-        ctx.runs.extend(_step(name)(ctx))
+    for i, name in enumerate(DEMO_STEPS, 1):
+        step = _step(name)
+        t_step = time.perf_counter()
+        print(f"[{i}/{len(DEMO_STEPS)}] {step_title(step)} ...", flush=True)
+        ctx.runs.extend(step(ctx))
+        print(f"      ({time.perf_counter() - t_step:.0f} s)", flush=True)
     runs = ctx.runs
     print(f"done in {time.perf_counter() - t0:.0f} s; {len(runs)} runs in {resolve_root(runs_root).resolve()}")
     print("next: `interp runs` lists them; in Python, `interp.runs.list_runs()` and "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any, Callable
 
@@ -48,3 +49,29 @@ def read_json(path: Path, error: type[Exception], missing: str, corrupt: str) ->
         raise error(f"{path} is nested too deeply to be a file interp wrote; {corrupt}") from None
     except OSError as exc:
         raise error(f"Cannot read {path}: {exc}") from exc
+
+
+def this_process() -> dict[str, Any]:
+    """``{"pid", "host", "pid_started"}`` of this process: enough to tell later whether it still runs."""
+    import psutil
+
+    me = psutil.Process()
+    return {"pid": me.pid, "host": socket.gethostname(), "pid_started": round(me.create_time(), 3)}
+
+
+def process_gone(pid: int | None, host: str | None, started: float | None) -> bool:
+    """True when the process recorded by :func:`this_process` ran on this host and no longer runs.
+
+    A process on another host is never guessed dead; a reused pid (another start time) is.
+    """
+    if pid is None or host != socket.gethostname():
+        return False
+    import psutil
+
+    try:
+        now = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return True
+    except psutil.Error:
+        return False
+    return started is not None and abs(now - started) > 1.0

@@ -6,7 +6,10 @@ A run is ``<root>/<kind>/<timestamp>-<slug>/run.json`` plus its artifacts::
      "interp": "0.1.0", "git_sha": "abc123..." | null, "status": "running" | "complete" | "failed",
      "error": null, "metrics": {...}, "artifacts": {"store": "activations"}}
 
-``artifacts`` maps a name to a path relative to the run folder. ``run.json`` is
+``artifacts`` maps a name to a path relative to the run folder; readers only follow
+paths that stay inside it, except the names listed in ``external`` (a store or SAE
+folder the writer deliberately left elsewhere), and only when they ask for those
+(:meth:`Run.artifact`'s ``external_ok``). ``run.json`` is
 always written to a temporary name and renamed, so a reader never sees half a file.
 The root is ``./runs`` unless ``INTERP_RUNS`` or an explicit ``root`` says otherwise.
 
@@ -26,14 +29,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from interp.io import read_json, write_atomic, write_json_atomic
+from interp.io import process_gone, read_json, this_process, write_atomic, write_json_atomic
 
 RUN_FILE = "run.json"
 
@@ -63,16 +65,36 @@ class Run:
     pid: int | None = None  # the process that writes the run, on ``host``: a "running" run whose
     host: str | None = None  # process is gone reads back as "interrupted" (see load_run)
     pid_started: float | None = None  # that process's start time (a reused pid is another process)
+    external: list[str] = field(default_factory=list)  # artifacts the writer placed outside the run folder
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    def artifact(self, name: str) -> Path:
-        """Absolute path of artifact ``name``; a clear error if the run has no such artifact."""
+    def artifact(self, name: str, *, external_ok: bool = False) -> Path:
+        """Resolved path of artifact ``name``, confined to the run folder.
+
+        A run.json is data anyone can edit (or download), so ``"../../etc/passwd"`` must not
+        make a reader open that file. A path that leaves the run folder is returned only when
+        the caller follows external artifacts (``external_ok``: a capture's ``--out`` store,
+        an evaluated SAE's folder) and the writer listed ``name`` in ``external``; otherwise
+        RunError, naming the run, the artifact and the path.
+        """
         if name not in self.artifacts:
             raise RunError(f"Run {self.path} has no artifact {name!r}; it has {sorted(self.artifacts) or 'none'}.")
-        return self.path / self.artifacts[name]
+        try:
+            path = (self.path / self.artifacts[name]).resolve()
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symlink loop
+            raise RunError(f"Run {self.path}: artifact {name!r} has an unusable path "
+                           f"{self.artifacts[name]!r:.200} ({exc}); it is not read.") from None
+        if path.is_relative_to(self.path.resolve()):
+            return path
+        if external_ok and name in self.external:
+            return path
+        how = (f" If you wrote it there yourself, add {name!r} to \"external\" in {self.path / RUN_FILE}."
+               if external_ok else "")
+        raise RunError(f"Run {self.path}: artifact {name!r} points outside the run folder ({path}); "
+                       f"it is not read.{how}")
 
     def read_json(self, name: str) -> Any:
         """Parse a JSON artifact (docs/runs.md lists each kind's); errors name the file."""
@@ -110,11 +132,25 @@ class Run:
         write_atomic(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
         return path
 
-    def add_artifact(self, name: str, relpath: str | Path) -> Path:
+    def add_artifact(self, name: str, relpath: str | Path, external: bool = False) -> Path:
+        """Register ``relpath`` (relative to the run folder) as artifact ``name``; returns its path.
+
+        ``external=True`` is for a writer that deliberately leaves the artifact elsewhere (a
+        store captured to ``--out``): the path is recorded absolute and resolved, and ``name``
+        is listed in ``external`` so readers that ask for it (``external_ok``) may follow it.
+        """
         rel = Path(relpath)
+        if external:
+            path = (self.path / rel).resolve()
+            self.artifacts[name] = path.as_posix()
+            if name not in self.external:
+                self.external.append(name)
+            return path
         if rel.is_absolute():
             rel = rel.relative_to(self.path)
         self.artifacts[name] = rel.as_posix()
+        if name in self.external:
+            self.external.remove(name)
         return self.path / rel
 
     def to_json(self) -> dict[str, Any]:
@@ -182,7 +218,7 @@ def start_run(
         created=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
         interp=__version__,
         git_sha=_git_sha(),
-        **_this_process(),
+        **this_process(),
     )
     run.save()
     return run
@@ -207,32 +243,15 @@ def load_run(path: str | Path) -> Run:
     return run
 
 
-def _this_process() -> dict[str, Any]:
-    import psutil
-
-    me = psutil.Process()
-    return {"pid": me.pid, "host": socket.gethostname(), "pid_started": round(me.create_time(), 3)}
-
-
 def _process_gone(run: Run) -> bool:
     """True when ``run`` was written on this host by a process that no longer runs (never guessed for others)."""
-    if run.pid is None or run.host != socket.gethostname():
-        return False
-    import psutil
-
-    try:
-        started = psutil.Process(run.pid).create_time()
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return True
-    except psutil.Error:
-        return False
-    return run.pid_started is not None and abs(started - run.pid_started) > 1.0
+    return process_gone(run.pid, run.host, run.pid_started)
 
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "kind": (str,), "created": (str,), "interp": (str,), "status": (str,), "config": (dict,), "metrics": (dict,),
     "artifacts": (dict,), "model": (str, type(None)), "git_sha": (str, type(None)), "error": (str, type(None)),
-    "pid": (int, type(None)), "host": (str, type(None)), "pid_started": (int, float, type(None)),
+    "pid": (int, type(None)), "host": (str, type(None)), "pid_started": (int, float, type(None)), "external": (list,),
 }
 
 
@@ -247,6 +266,9 @@ def _check_fields(f: Path, fields: dict[str, Any]) -> None:
     bad = [k for k, v in fields.get("artifacts", {}).items() if not isinstance(v, str)]
     if bad:
         raise RunError(f"{f}: artifacts {bad} are not relative paths (strings); the run is corrupt.")
+    odd = [v for v in fields.get("external", []) if not isinstance(v, str)]
+    if odd:
+        raise RunError(f"{f}: field 'external' holds {odd!r:.200}, not artifact names (strings); the run is corrupt.")
 
 
 def list_runs(

@@ -99,8 +99,30 @@ def test_train_toy_writes_a_run_and_a_loadable_checkpoint(tmp_path):
     assert run.status == "complete" and run.config["steps"] == 5 and run.config["checkpoint"] == str(out.resolve())
     assert run.config["prune_steps"] == 2 and run.config["lr"] == 2e-3 and run.metrics["steps_run"] == 7
     assert {"prev_token_score", "induction_score", "loss_ratio"} <= set(run.metrics)  # the recipe's final metrics
-    assert run.artifact("checkpoint").resolve() == out.resolve()
+    assert run.external == ["checkpoint"]  # written outside the run folder, on purpose
+    assert run.artifact("checkpoint", external_ok=True) == out.resolve()
     from interp.models import load_model
 
     model = load_model(str(out), device="cpu")
     assert model.cfg.n_layers == 2 and (out / "training.json").is_file()
+
+
+def test_help_and_listings_start_without_torch(tmp_path):
+    """`interp --help`, every command's --help, `interp runs` and `interp models` never import torch (< 1 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, contextlib, io\n"
+        "from interp.cli import build_parser, main\n"
+        "p = build_parser()\n"
+        "cmds = [a for a in p._subparsers._group_actions[0].choices]\n"
+        "for argv in [['--help']] + [[c, '--help'] for c in cmds] + [['sae', 'train', '--help'], ['probes', 'tokens', '--help']]:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        main(argv)\n"
+        f"with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['runs', '--runs', {str(tmp_path)!r}]); main(['models'])\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

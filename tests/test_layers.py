@@ -88,7 +88,7 @@ def test_layers_point_one_way():
     ("interp.demo", "from interp.cli import capture_from_config"),
     ("interp.circuits.induction_circuit", "from interp.circuits.cli import report"),
     ("interp.models.training.induction", "from interp.circuits.head_scores import induction_score"),
-    ("interp.hooks.capture", "import interp.sae.trainer"),
+    ("interp.hooks.capturing", "import interp.sae.trainer"),
     ("interp.runs", "    from interp.viz import base"),
 ])
 def test_the_rule_catches_each_old_shortcut(module, line):

@@ -100,3 +100,71 @@ def test_a_running_run_whose_process_is_gone_reads_as_interrupted(tmp_path):
     assert load_run(run.path).status == "running"  # another host's process cannot be checked from here
     (run.path / "run.json").write_text(json.dumps({**obj, "pid_started": obj["pid_started"] - 1000}))
     assert load_run(run.path).status == "interrupted"  # same pid, another (earlier) process: reused pid
+
+
+# --- artifact paths stay inside the run folder ------------------------------------------------------
+
+def _crafted_run(tmp_path, artifacts, external=()):
+    """A run.json written by hand (as a downloaded or edited run could be), next to a secret outside it."""
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"password": "hunter2"}')
+    d = tmp_path / "runs" / "probe" / "20260101-000000-crafted"
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({"kind": "probe", "status": "complete", "artifacts": artifacts,
+                                            "external": list(external)}))
+    return load_run(d), secret
+
+
+@pytest.mark.parametrize("rel", ["../../../secret.json", "sub/../../../../secret.json", "{secret}"])
+def test_an_artifact_outside_the_run_folder_is_refused_and_not_read(tmp_path, monkeypatch, rel):
+    import interp.runs
+
+    run, secret = _crafted_run(tmp_path, {"results": rel.format(secret=tmp_path / "secret.json")})
+    opened = []
+    monkeypatch.setattr(interp.runs, "read_json", lambda path, *a: opened.append(path))
+    for read in (run.artifact, run.read_json, run.read_tensors, lambda n: run.artifact(n, external_ok=True)):
+        with pytest.raises(RunError, match="points outside the run folder") as err:
+            read("results")
+        assert str(run.path) in str(err.value) and "'results'" in str(err.value)
+        assert str(secret.resolve()) in str(err.value) and "not read" in str(err.value)
+    assert not opened  # refused before any file was opened
+    with pytest.raises(RunError, match='add \'results\' to "external"'):  # the reader that may follow says how
+        run.artifact("results", external_ok=True)
+
+
+def test_an_external_artifact_is_followed_only_when_listed_and_asked_for(tmp_path):
+    run, secret = _crafted_run(tmp_path, {"results": "../../../secret.json"}, external=["results"])
+    assert run.artifact("results", external_ok=True) == secret.resolve()
+    with pytest.raises(RunError, match="points outside"):
+        run.read_json("results")  # the generic readers never follow it
+    with pytest.raises(RunError, match="points outside"):
+        run.artifact("results")
+
+
+def test_add_artifact_external_records_a_resolved_path_and_the_name(tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "store"
+    elsewhere.mkdir(parents=True)
+    with start_run("capture", {}, root=tmp_path / "runs") as run:
+        run.add_artifact("store", elsewhere, external=True)
+        run.add_artifact("inside", "inside.txt")
+        (run.path / "inside.txt").write_text("x")
+    again = load_run(run.path)
+    assert again.external == ["store"] and again.artifacts["store"] == elsewhere.resolve().as_posix()
+    assert again.artifact("store", external_ok=True) == elsewhere.resolve()
+    assert again.artifact("inside").read_text() == "x"
+    assert json.loads((run.path / "run.json").read_text())["external"] == ["store"]
+
+
+@pytest.mark.parametrize("value, says", [("store", "field 'external' is str, not list"),
+                                         ([1, "a"], "field 'external' holds"), ({"a": 1}, "is dict, not list")])
+def test_a_wrong_typed_external_field_is_a_named_error(tmp_path, value, says):
+    (tmp_path / "run.json").write_text(json.dumps({"kind": "sae", "external": value}))
+    with pytest.raises(RunError, match=says) as err:
+        load_run(tmp_path)
+    assert str(tmp_path / "run.json") in str(err.value)
+
+
+def test_an_unusable_artifact_path_is_a_named_error(tmp_path):
+    run, _ = _crafted_run(tmp_path, {"results": "a\u0000b"})
+    with pytest.raises(RunError, match="unusable path"):
+        run.read_json("results")

@@ -13,13 +13,16 @@ from interp.runs import RunError, list_runs, load_run, scan_runs, start_run
 
 def _variants() -> list[bytes]:
     good = {"kind": "sae", "config": {}, "model": "toy:toylm", "created": "2026-11-30T00:00:00.000Z", "interp": "0.1.0",
-            "git_sha": None, "status": "complete", "error": None, "metrics": {"fvu": 0.1}, "artifacts": {"sae": "sae"}}
+            "git_sha": None, "status": "complete", "error": None, "metrics": {"fvu": 0.1}, "artifacts": {"sae": "sae"},
+            "external": []}
     out: list[bytes] = []
     odd_values = [None, 123, 1.5, True, [], [1, 2], {}, {"a": 1}, "text", ""]
     for key in good:  # every field with every wrong-typed value
         for v in odd_values:
             out.append(json.dumps({**good, key: v}).encode())
     out.append(json.dumps({**good, "artifacts": {"sae": 7}}).encode())
+    out += [json.dumps({**good, "external": v}).encode() for v in ([1], [None], [["sae"]], [{"a": 1}], ["sae", 2])]
+    out += [json.dumps({**good, "artifacts": {"sae": p}}).encode() for p in ("../../x", "/etc/passwd", "a\u0000b")]
     text = json.dumps(good).encode()
     out += [text[:n] for n in range(0, len(text), 5)]  # truncations
     out.append(b"[" * 100_000 + b"]" * 100_000)  # nested far beyond the recursion limit
@@ -44,6 +47,12 @@ def test_each_malformed_run_json_is_a_named_error_or_a_valid_run(tmp_path):
             continue
         # what loads must be usable by every reader: sortable, printable
         assert isinstance(run.created, str) and isinstance(run.metrics, dict) and isinstance(run.kind, str)
+        assert isinstance(run.external, list) and all(isinstance(n, str) for n in run.external)
+        for name in run.artifacts:  # a path is either inside the run folder or a RunError, never followed
+            try:
+                assert run.artifact(name).is_relative_to(d.resolve())
+            except RunError as exc:
+                assert str(d) in str(exc)
 
 
 def test_listing_shows_the_good_runs_and_names_the_bad(tmp_path, capsys):

@@ -6,12 +6,15 @@ and one head's pattern with token labels. ``heads`` runs of the same model add t
 previous-token / induction scores.
 """
 
+import html
+
 import numpy as np
 import streamlit as st
 import torch
 
 import common
 import live
+from common import plain
 from interp.viz.attention import attention_heatmap, head_grid, head_heatmap, sink_mass
 
 MAX_TOKENS = 64  # beyond this the per-token labels become unreadable
@@ -21,9 +24,23 @@ with common.guard("the attention patterns"):
     from interp.models import available_specs
 
     specs = available_specs()
+    specs += sorted({r.model for r in common.all_runs()[0] if r.model and r.model not in specs})
     wanted = common.qp_get("model")
     if wanted and wanted not in specs:
-        specs.append(wanted)  # a hub name or local folder from a link
+        # A hub name or a local folder from a link is loaded only when the reader says so:
+        # a link must not make the dashboard read whatever path it names.
+        if st.session_state.get("att_allowed_model") != wanted:
+            st.warning(f"The link asks for the model {common.plain(wanted)}, which is neither shipped here nor the "
+                       "model of one of your runs.")
+            if st.button("load it anyway", key="att_allow_model"):
+                st.session_state["att_allowed_model"] = wanted
+            elif st.button("show a shipped model instead", key="att_drop_model"):
+                common.qp_set(model=None)
+                wanted = None
+            else:
+                st.stop()  # neither loaded nor silently swapped for another model
+        if wanted and st.session_state.get("att_allowed_model") == wanted:
+            specs.append(wanted)
     spec = st.selectbox("model", specs, index=specs.index(wanted) if wanted in specs else 0, key="att_model")
     common.qp_set(model=spec)
     m = common.model(spec)
@@ -46,11 +63,11 @@ with common.guard("the attention patterns"):
         vocab, n_ctx = int(m.cfg.d_vocab), min(int(m.cfg.n_ctx), MAX_TOKENS)
         bos = [int(extra["bos"])] if "bos" in extra else []
         if "eq_token" in extra:  # modular arithmetic: "a b ="
-            st.caption(f"{spec} reads token ids: `a b =` with a, b < {extra.get('p')}.")
+            st.caption(f"{plain(spec)} reads token ids: `a b =` with a, b < {plain(extra.get('p'))}.")
             default = f"17 42 {int(extra['eq_token'])}"
         else:
-            st.caption(f"{spec} has no tokenizer: it reads token ids. The default is a random segment followed by "
-                       "its repeat, where induction heads show their stripe.")
+            st.caption(f"{plain(spec)} has no tokenizer: it reads token ids. The default is a random segment "
+                       "followed by its repeat, where induction heads show their stripe.")
             c1, c2 = st.columns(2)
             seg = c1.number_input("segment length", 1, max(1, (n_ctx - len(bos)) // 2),
                                   min(int(extra.get("eval_segment", 10)), 12, max(1, (n_ctx - len(bos)) // 2)),
@@ -76,7 +93,7 @@ with common.guard("the attention patterns"):
     n_layers, n_heads = p.shape[:2]
     sink = sink_mass(p)  # [layer, head]
     st.caption(f"{len(ids)} tokens · {n_layers} layers × {n_heads} heads · sink mass = mean attention "
-               f"on position 0 ({labels[0]!r}) over queries 1…")
+               f"on position 0 ({plain(repr(labels[0]))}) over queries 1…")
 
     c1, c2 = st.columns([3, 2])
     with c1:
@@ -99,9 +116,10 @@ with common.guard("the attention patterns"):
     if heads_runs:
         st.subheader("Head scores from `heads` runs")
         run = heads_runs[0]
-        scores = common.json_artifact(run, "scores")
-        cols = st.columns(max(len(scores), 1))
-        for col, (name, values) in zip(cols, scores.items()):
-            common.chart(col, head_heatmap(np.asarray(values, dtype=float), title=f"{name} score", zmin=0, zmax=1),
-                             key=f"score_{name}")
-        st.caption(f"from run `{common.run_ref(run)}`")
+        with common.guard(f"the head scores of heads run {run.name}"):  # a bad run costs this panel only
+            scores = common.json_artifact(run, "scores")
+            cols = st.columns(max(len(scores), 1))
+            for col, (name, values) in zip(cols, scores.items()):
+                common.chart(col, head_heatmap(np.asarray(values, dtype=float), title=f"{html.escape(name)} score",
+                                               zmin=0, zmax=1), key=f"score_{name}")
+        st.caption(f"from run {plain(common.run_ref(run))}")

@@ -1,9 +1,12 @@
 """Circuits: discovered graphs and their faithfulness (``circuit`` runs), patching sweeps (``patching`` runs)."""
 
+import html
+
 import pandas as pd
 import streamlit as st
 
 import common
+from common import plain
 from interp.viz.circuits import circuit_graph_figure, faithfulness_figure, patching_heatmap
 
 
@@ -11,14 +14,15 @@ def show_circuit(run):
     graph = common.json_artifact(run, "graph", ["nodes", "edges"])
     common.metric_row(run.metrics, ["edges_kept", "edges_total", "fraction_kept", "metric_recovered",
                                     "faithfulness_auc"])
-    st.caption(f"{run.model} · {graph.get('method', run.config.get('method', '?'))} · "
-               f"metric {run.config.get('metric', '?')} · ablation {run.config.get('ablation', '?')}")
+    st.caption(f"{plain(run.model)} · {plain(graph.get('method', run.config.get('method', '?')))} · "
+               f"metric {plain(run.config.get('metric', '?'))} · ablation {plain(run.config.get('ablation', '?'))}")
     common.show_config(run)
     only = st.toggle("circuit edges only", value=True, key="circuit_only")
     common.chart(st, circuit_graph_figure(graph, only_circuit=only), key="graph")
     if "faithfulness" in run.artifacts:
         fa = common.json_artifact(run, "faithfulness", ["fraction_kept", "metric_recovered"])
-        common.chart(st, faithfulness_figure(fa, title=f"Faithfulness ({fa.get('ablation', '?')} ablation"
+        ablation = html.escape(str(fa.get("ablation", "?")))  # plotly titles read HTML tags (links among them)
+        common.chart(st, faithfulness_figure(fa, title=f"Faithfulness ({ablation} ablation"
                                                        + (f", AUC {fa['auc']:.3f})" if "auc" in fa else ")")),
                      key="faith")
     if "adversarial" in run.artifacts:
@@ -36,8 +40,8 @@ def show_circuit(run):
 def show_patching(run):
     t = common.tensors(run, "results")
     meta = common.json_artifact(run, "meta")
-    st.caption(f"{run.model} · metric {meta.get('metric')} · {meta.get('direction')} · "
-               f"clean {meta.get('clean_value')} / corrupt {meta.get('corrupt_value')} "
+    st.caption(f"{plain(run.model)} · metric {plain(meta.get('metric'))} · {plain(meta.get('direction'))} · "
+               f"clean {plain(meta.get('clean_value'))} / corrupt {plain(meta.get('corrupt_value'))} "
                "(shown normalised: 1 = clean, 0 = corrupt)")
     common.show_config(run)
     sweeps = [k for k in ("resid_pre", "attn_out", "mlp_out") if k in t]

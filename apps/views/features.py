@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import common
+from common import plain
 from interp.viz.base import display_token
 from interp.viz.sae import activation_histogram, context_html, density_histogram, logit_effects, tokens_html
 
@@ -48,13 +49,14 @@ def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
 with common.guard(f"SAE run {run.name}"):
     f = common.tensors(run, "features", REQUIRED)
     meta = common.json_artifact(run, "features_meta")
-    vocab = [str(s) for s in common.json_artifact(run, "vocab")] if "vocab" in run.artifacts else None
+    vocab = [str(s) for s in common.json_artifact(run, "vocab", holds=list)] if "vocab" in run.artifacts else None
     d_sae = int(f["density"].shape[0])
     centre = int(meta.get("ctx_left", 0))
     common.metric_row(run.metrics, ["l0", "fvu", "explained_variance", "dead_frac", "ce_loss_score", "kl",
                                     "downstream_cos"])
-    st.caption(f"{run.model} · `{run.config.get('hook', meta.get('hook'))}` · {run.config.get('arch', '?')} · "
-               f"d_sae {d_sae} · {meta.get('n_tokens', '?')} tokens analysed")
+    st.caption(f"{plain(run.model)} · {plain(run.config.get('hook', meta.get('hook')))} · "
+               f"{plain(run.config.get('arch', '?'))} · d_sae {d_sae} · "
+               f"{plain(meta.get('n_tokens', '?'))} tokens analysed")
     common.show_config(run)
 
     left, right = st.columns([1, 1], gap="large")

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 import common
+from common import plain
 from interp.viz.probes import fourier_norms_figure, probe_accuracy_figure
 
 
@@ -20,9 +21,9 @@ def show_probe(run):
         raise ValueError("the results artifact has no rows (no hook was probed).")
     common.metric_row(run.metrics, ["best_accuracy", "best_selectivity"])
     metric = res.get("metric", "accuracy")
-    st.caption(f"{run.model} · task {res.get('task', run.config.get('task', '?'))} · "
-               f"{run.config.get('probe', '?')} probe · chance {res.get('chance')} · "
-               f"best hook `{run.metrics.get('best_hook', '?')}`")
+    st.caption(f"{plain(run.model)} · task {plain(res.get('task', run.config.get('task', '?')))} · "
+               f"{plain(run.config.get('probe', '?'))} probe · chance {plain(res.get('chance'))} · "
+               f"best hook {plain(run.metrics.get('best_hook', '?'))}")
     common.show_config(run)
     common.chart(st, probe_accuracy_figure(res, title=f"{metric} by layer"), key="curves")
     st.dataframe(pd.DataFrame(res["rows"]), hide_index=True, width="stretch")
@@ -33,8 +34,8 @@ def show_fourier(run):
                                                 "excluded_loss", "chance_loss"])
     common.metric_row(run.metrics, ["key_freqs", "key_norm_fraction", "clean_loss", "restricted_loss",
                                     "excluded_loss", "chance_loss"])
-    st.caption(f"{run.model} · p = {res.get('p', '?')} · restricted = only the key frequencies' cos/sin w(a+b) "
-               f"directions of the logits kept; excluded = those removed; chance = ln p")
+    st.caption(f"{plain(run.model)} · p = {plain(res.get('p', '?'))} · restricted = only the key frequencies' "
+               "cos/sin w(a+b) directions of the logits kept; excluded = those removed; chance = ln p")
     common.show_config(run)
     common.chart(st, fourier_norms_figure(res["embed_norms"], res["key_freqs"], res.get("logit_norms")), key="fourier")
     losses = {"clean": res["clean_loss"], "restricted": res["restricted_loss"], "excluded": res["excluded_loss"],

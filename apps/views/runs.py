@@ -1,16 +1,34 @@
 """Runs: every run in the runs folder, filterable by kind and model, one click from its page."""
 
+from urllib.parse import quote
+
 import pandas as pd
 import streamlit as st
 
 import common
+from common import plain
+from interp.runs import RunError
+
+
+def _artifact_note(run, name: str) -> str:
+    """A warning for an artifact that is missing or not read ("" when it is there).
+
+    A path outside the run folder is not even checked for existence: the page would
+    otherwise answer "is there a file at X?" for any X a run.json names.
+    """
+    try:
+        path = run.artifact(name)
+    except RunError:
+        return "  ⚠️ outside the run folder, not read"
+    return "" if path.exists() else "  ⚠️ missing"
+
 
 st.title("Runs")
 with common.guard("the run list"):
     runs, problems = common.all_runs()
-    st.caption(f"{len(runs)} runs in `{common.root()}`")
+    st.caption(f"{len(runs)} runs in {plain(common.root())}")
     for path, err in problems:
-        st.warning(f"Unreadable run `{path.parent.name}/{path.name}`: {err}")
+        st.warning(f"Unreadable run {plain(f'{path.parent.name}/{path.name}')}: {plain(err)}")
     if not runs:
         st.info("No runs yet. `interp demo` writes a first set (captures, head scores, and the analyses' runs); "
                 "every analysis (`interp sae`, probes, patching, sinks…) records one here.")
@@ -35,7 +53,7 @@ with common.guard("the run list"):
     table = pd.DataFrame([{
         "created": r.created[:19].replace("T", " "), "kind": r.kind, "model": r.model, "status": r.status,
         "run": r.name, "metrics": headline(r),
-        "open": (f"./{common.PAGE_FOR_KIND[r.kind].split('/')[-1][:-3]}?run={common.run_ref(r)}"
+        "open": (f"./{common.PAGE_FOR_KIND[r.kind].split('/')[-1][:-3]}?run={quote(common.run_ref(r), safe='/')}"
                  if r.kind in common.PAGE_FOR_KIND else None),
     } for r in shown])
     if table.empty:
@@ -54,7 +72,7 @@ with common.guard("the run list"):
     run = shown[pick]
     common.qp_set(run=common.run_ref(run))
 
-    st.subheader(f"{run.kind} · {run.name}")
+    st.subheader(f"{plain(run.kind)} · {plain(run.name)}")
     if run.kind in common.PAGE_FOR_KIND:
         page = common.PAGE_FOR_KIND[run.kind]
         params = {"run": common.run_ref(run)}
@@ -64,7 +82,7 @@ with common.guard("the run list"):
                      icon=":material/arrow_forward:",
                      query_params=params)
     if run.error:
-        st.error(f"This run {run.status}: {run.error}")
+        st.error(f"This run {plain(run.status)}: {plain(run.error)}")
     c1, c2 = st.columns(2)
     c1.markdown("**config**")
     c1.json(run.config)
@@ -72,6 +90,5 @@ with common.guard("the run list"):
     c2.json(run.metrics)
     st.markdown("**artifacts**")
     for name, rel in run.artifacts.items():
-        exists = (run.path / rel).exists()
-        st.markdown(f"- `{name}` → `{rel}`" + ("" if exists else "  ⚠️ missing"))
-    st.caption(f"`{run.path}` · interp {run.interp} · git {str(run.git_sha)[:10]}")
+        st.markdown(f"- {plain(name)} → {plain(rel)}" + _artifact_note(run, name))
+    st.caption(f"{plain(run.path)} · interp {plain(run.interp)} · git {plain(str(run.git_sha)[:10])}")

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import common
+from common import plain
 from interp.viz.attention import head_grid, head_heatmap
 from interp.viz.sinks import category_mass_bars, emergence_curves
 
@@ -19,7 +20,7 @@ def show_sinks(run):
     meta = common.json_artifact(run, "meta")
     common.metric_row(run.metrics, ["sink_rate", "n_sink_heads", "n_massive"])
     eps = meta.get("epsilon", run.config.get("epsilon"))
-    st.caption(f"{run.model} · ε = {eps}")
+    st.caption(f"{plain(run.model)} · ε = {plain(eps)}")
     common.show_config(run)
     c1, c2 = st.columns(2)
     common.chart(c1, head_heatmap(t["sink_rate"], title=f"Sink rate (α₀ > {eps})", zmin=0, zmax=1,

@@ -18,32 +18,22 @@
 Everything is checked against the shipped ``toy:induction`` model, whose circuit is known.
 """
 
-from interp.circuits.ablation import (
-    Ablation,
-    head_ablation_hooks,
-    mlp_ablation_hooks,
-    neuron_ablation_hooks,
-    sae_latent_ablation_hooks,
-)
-from interp.circuits.adversarial import adversarial_eval
-from interp.circuits.attribution import edge_attribution, task_attribution
-from interp.circuits.discovery import Circuit, acdc, top_n_circuit
-from interp.circuits.faithfulness import CircuitEval, faithfulness_curve
-from interp.circuits.fourier import (
-    FourierResult,
-    embedding_frequency_norms,
-    excluded_logits,
-    fourier_analysis,
-    fourier_basis,
-    key_frequencies,
-    restricted_logits,
-)
-from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations
-from interp.circuits.head_scores import induction_score, previous_token_score
-from interp.circuits.metrics import Task, induction_task, metric_per_input, normalise
-from interp.circuits.patching import PatchingResult, patching_sweep
-from interp.circuits.pipeline import FourierConfig, InductionCircuitConfig, run_fourier, run_induction_circuit
-from interp.circuits.writers import CircuitResult, write_circuit_run, write_fourier_run, write_patching_run
+from interp._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), {
+    "interp.circuits.ablation": ["Ablation", "head_ablation_hooks", "mlp_ablation_hooks", "neuron_ablation_hooks", "sae_latent_ablation_hooks"],
+    "interp.circuits.adversarial": ["adversarial_eval"],
+    "interp.circuits.attribution": ["edge_attribution", "task_attribution"],
+    "interp.circuits.discovery": ["Circuit", "acdc", "top_n_circuit"],
+    "interp.circuits.faithfulness": ["CircuitEval", "faithfulness_curve"],
+    "interp.circuits.fourier": ["FourierResult", "embedding_frequency_norms", "excluded_logits", "fourier_analysis", "fourier_basis", "key_frequencies", "restricted_logits"],
+    "interp.circuits.graph": ["EdgeGraph", "EdgeRun", "node_activations"],
+    "interp.circuits.head_scores": ["induction_score", "previous_token_score"],
+    "interp.circuits.metrics": ["Task", "induction_task", "metric_per_input", "normalise"],
+    "interp.circuits.patching": ["PatchingResult", "patching_sweep"],
+    "interp.circuits.pipeline": ["FourierConfig", "InductionCircuitConfig", "run_fourier", "run_induction_circuit"],
+    "interp.circuits.writers": ["CircuitResult", "write_circuit_run", "write_fourier_run", "write_patching_run"],
+})
 
 __all__ = [
     "Ablation", "Circuit", "CircuitEval", "CircuitResult", "EdgeGraph", "EdgeRun", "PatchingResult", "Task", "acdc",

@@ -11,7 +11,7 @@ information about the current input:
   off-distribution choice).
 
 Components are addressed through TransformerLens hook names, so every function
-here returns a ``fwd_hooks`` list for :func:`interp.hooks.forward.forward`
+here returns a ``fwd_hooks`` list for :func:`interp.hooks.hooked.forward`
 (``forward(model, tokens, fwd_hooks=...)``):
 
 ==============  =================================  ============================
@@ -39,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from interp.hooks.forward import cache_hooks
+from interp.hooks.hooked import cache_hooks
 from interp.models import model_device
 
 KINDS = ("zero", "mean", "resample")

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations, patch_values
 from interp.circuits.metrics import Task, metric_fn
-from interp.hooks.forward import forward
+from interp.hooks.hooked import forward
 
 METHODS = ("eap", "eap-ig")
 IG_PATHS = ("edges", "inputs")

@@ -30,7 +30,7 @@ import torch
 from interp.circuits.graph import EdgeGraph, EdgeRun, patch_values
 from interp.circuits.metrics import Task, metric_per_input, normalise
 from interp.circuits.patching import ReadOut, fan_out
-from interp.hooks.forward import forward
+from interp.hooks.hooked import forward
 
 TRIALS_PER_PASS = 64  # rows (masks x inputs) per forward pass when evaluating many masks
 

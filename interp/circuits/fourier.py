@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from interp.hooks.forward import forward
+from interp.hooks.hooked import forward
 
 
 def fourier_basis(p: int) -> tuple[torch.Tensor, list[str]]:

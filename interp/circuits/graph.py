@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 import torch
 
-from interp.hooks.forward import forward
+from interp.hooks.hooked import forward
 
 QKV = ("q", "k", "v")
 

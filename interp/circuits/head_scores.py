@@ -38,7 +38,7 @@ from interp.datasets.synthetic import (  # noqa: F401  (the pure scores live wit
     induction_score_from_pattern,
     previous_token_score_from_pattern,
 )
-from interp.hooks.forward import forward
+from interp.hooks.hooked import forward
 
 
 def attention_patterns(model: Any, tokens: torch.Tensor) -> torch.Tensor:

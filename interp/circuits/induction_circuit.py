@@ -40,7 +40,7 @@ from interp.circuits.metrics import induction_task
 from interp.circuits.patching import PatchingResult, patching_sweep
 from interp.circuits.writers import CircuitResult
 from interp.datasets.synthetic import half_losses, induction_eval_batch
-from interp.hooks.forward import cache_hooks, forward
+from interp.hooks.hooked import cache_hooks, forward
 
 CORRUPTION = "first copy resampled (symmetric token replacement)"  # what induction_task's corrupt prompts are
 

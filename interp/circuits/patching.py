@@ -50,7 +50,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.circuits.metrics import METRICS, Task, metric_per_input, normalise
-from interp.hooks.forward import TRIM_HOOK, Hook, forward
+from interp.hooks.hooked import TRIM_HOOK, Hook, forward
 
 SWEEPS = ("resid_pre", "attn_out", "mlp_out", "heads")
 DIRECTIONS = ("denoising", "noising")
@@ -81,7 +81,7 @@ class ReadOut:
     Causal models only (others keep every position): ``n_pos`` tokens are run (up to
     the last metric position), and the pass trims the residual stream at the
     unembedding's input to the ``cols`` positions any input reads (``logits_at`` of
-    :func:`~interp.hooks.forward.forward`), so the unembedding runs on those alone.
+    :func:`~interp.hooks.hooked.forward`), so the unembedding runs on those alone.
     ``task`` is the task restricted to ``cols``; metrics of trimmed logits on it equal
     metrics of full logits on the full task.
     """

@@ -153,7 +153,7 @@ def demo_step(ctx: Any) -> list[Run]:
     t0 = time.perf_counter()
     cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=10, methods=("eap-ig", "acdc"),
                                  patching=("denoising",), compare_rankings=False)
-    out = run_induction_circuit(cfg, root=ctx.runs_root, device=ctx.device, progress=False, threads=1)
+    out = run_induction_circuit(cfg, root=ctx.runs_root, device=ctx.device, progress=True, threads=1)
     print("  circuits on toy:induction:\n    " + report(out).replace("\n", "\n    "))
     print(f"  ({time.perf_counter() - t0:.0f} s)")
     return out["runs"]

@@ -6,9 +6,13 @@ back (with views such as ``split_sequences``); ``interp.hooks.pipeline`` records
 capture as a run; ``interp.hooks.rows`` reads rows from any source a piece at a time.
 """
 
-from interp.hooks.capture import CaptureResult, HookNameError, capture, check_hook_names
-from interp.hooks.forward import ForwardResult, cache_hooks, forward
-from interp.hooks.store import ActivationStore, StoreError
+from interp._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), {
+    "interp.hooks.capturing": ["CaptureResult", "HookNameError", "capture", "check_hook_names"],
+    "interp.hooks.hooked": ["ForwardResult", "cache_hooks", "forward"],
+    "interp.hooks.store": ["ActivationStore", "StoreError"],
+})
 
 __all__ = ["ActivationStore", "CaptureResult", "ForwardResult", "HookNameError", "StoreError", "cache_hooks",
            "capture", "check_hook_names", "forward"]

@@ -47,7 +47,7 @@ class CaptureConfig:
 
 
 def parse_positions(text: str | None) -> Any:
-    """``None``/"all"/"last" as is; "0,3,-1" -> ``[0, 3, -1]`` (what :func:`~interp.hooks.capture` takes)."""
+    """``None``/"all"/"last" as is; "0,3,-1" -> ``[0, 3, -1]`` (what :func:`~interp.hooks.capturing` takes)."""
     if text in (None, "all", "last"):
         return text
     try:
@@ -60,14 +60,14 @@ def _capture_into(run: Run, cfg: CaptureConfig, model: Any = None, device: str |
     import torch
 
     from interp.datasets import load_texts, tokenize_corpus
-    from interp.hooks.capture import capture
+    from interp.hooks.capturing import capture
     from interp.models import load_model
 
     t0 = time.perf_counter()
     model = model if model is not None else load_model(cfg.model, device=device)
     if model.tokenizer is None:
         raise ValueError(f"{cfg.model} has no tokenizer, so it cannot read a text corpus; "
-                         "use interp.hooks.capture with token ids.")
+                         "use interp.hooks.capturing with token ids.")
     texts = load_texts(cfg.corpus or None)
     if cfg.shuffle_seed is None:
         corpus = tokenize_corpus(model.tokenizer, texts, cfg.seq_len, max_seqs=cfg.max_seqs)
@@ -78,7 +78,9 @@ def _capture_into(run: Run, cfg: CaptureConfig, model: Any = None, device: str |
     out = Path(cfg.out) if cfg.out else run.path / "activations"
     store = capture(model, corpus, cfg.hooks, positions=parse_positions(cfg.positions), batch_size=cfg.batch_size,
                     out=out, dtype=cfg.dtype, include_bos=cfg.include_bos, tokens_per_shard=cfg.tokens_per_shard)
-    run.add_artifact("store", os.path.relpath(out.resolve(), run.path.resolve()))
+    where = out.resolve()
+    run.add_artifact("store", os.path.relpath(where, run.path.resolve()),
+                     external=not where.is_relative_to(run.path.resolve()))  # --out may be anywhere
     run.metrics.update({"tokens": len(store), "shards": len(store.shards), "sequences": len(corpus),
                         "documents": len(texts), "d": store.d, "seconds": round(time.perf_counter() - t0, 2)})
     return store
@@ -110,10 +112,14 @@ def resume_capture(path: str | Path, *, device: str | None = None) -> Run:
 
 
 def open_store(path: str | Path) -> Any:
-    """An :class:`~interp.hooks.ActivationStore` from a ``capture`` run folder or a store folder."""
+    """An :class:`~interp.hooks.ActivationStore` from a ``capture`` run folder or a store folder.
+
+    A capture's store may live outside its run folder (``--out``); the run lists it as
+    external, and this reader follows it (``external_ok``).
+    """
     from interp.hooks.store import ActivationStore
 
     p = Path(path)
     if (p / "run.json").is_file():
-        return ActivationStore(load_run(p).artifact("store"))
+        return ActivationStore(load_run(p).artifact("store", external_ok=True))
     return ActivationStore(p)

@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from interp.hooks.capture import CaptureResult
+from interp.hooks.capturing import CaptureResult
 from interp.hooks.store import ActivationStore, mmap_safetensors
 
 
@@ -214,7 +214,7 @@ def open_rows(data: Any, hooks: Sequence[str] | str | None = None, *, error: typ
                 raise error(f"{path} is not a readable .npy array of activations ({exc}).") from None
             return TensorRows(array, error=error)
         elif path.suffix == ".safetensors":
-            tensors = {k: v for k, v in mmap_safetensors(path).items() if v.ndim == 2}
+            tensors = {k: v for k, v in mmap_safetensors(path, "Give a readable safetensors file of [rows, d] tensors.").items() if v.ndim == 2}
             key = next((h for h in hooks or [] if h in tensors), None)
             if key is None and len(tensors) != 1:
                 raise error(f"{path} holds 2-D tensors {sorted(tensors)}; name the one to read (hook=...).")

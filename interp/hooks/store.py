@@ -5,7 +5,7 @@ feature dashboards) is what lets the workbench scale past memory. A store is a
 folder::
 
     manifest.json            # format, model spec, hooks, dtype, d and row shape per hook,
-                             # tokens per shard, totals, tokens file, shards (file, rows, bytes, sha256)
+                             # tokens per shard, totals, tokens file, shards (file, rows, bytes, checksum)
     corpus.safetensors       # the token ids the rows came from (tokens, attention_mask, doc_ids, doc_offsets)
     shard_00000.safetensors  # one tensor per hook, [rows, d]; plus __seq_id/__seq_pos/__token_id [rows]
     ...
@@ -13,10 +13,12 @@ folder::
 Each row is one token position of one input sequence. ``__seq_id``/``__seq_pos``
 locate the row in ``corpus.safetensors`` so a dashboard can show its context.
 
-Writing lives in :mod:`interp.hooks.shards` (:class:`StoreWriter`: atomic shards, a
-resumable manifest). Reading (:class:`ActivationStore`): shards are memory-mapped
-(zero copies), sizes and headers are checked when the store is opened and
-checksums on demand, and :meth:`ActivationStore.iter_batches` serves shuffled
+Writing lives in :mod:`interp.hooks.writer` (:class:`StoreWriter`: atomic shards, a
+resumable manifest, one writer at a time), the format in :mod:`interp.hooks.shards`.
+Reading (:class:`ActivationStore`): shards are memory-mapped (zero copies), sizes and
+headers are checked when the store is opened, each shard's checksum the first time
+it is read (so a flipped byte is an error naming the file, never a silently altered
+row), and :meth:`ActivationStore.iter_batches` serves shuffled
 minibatches across shards with memory bounded by a few shards.
 
 This class is the only reader of that layout: analyses ask it for rows
@@ -29,6 +31,7 @@ held-out split is two views, not two copies.
 from __future__ import annotations
 
 import copy
+from concurrent.futures import Future
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -40,19 +43,24 @@ from interp.hooks.shards import (  # noqa: F401  (the format's names, re-exporte
     DTYPES,
     MANIFEST,
     META_KEYS,
+    REBUILD,
     STORE_FORMAT,
     STORE_VERSION,
     TOKENS_FILE,
     ShardInfo,
     StoreError,
-    StoreWriter,
     _read_manifest,
     dtype_name,
     mmap_safetensors,
     read_safetensors_header,
-    sha256_file,
     shard_name,
 )
+from interp.hooks.background import executor
+from interp.hooks.writer import StoreWriter  # noqa: F401  (re-exported: the write side)
+
+
+VERIFY = ("size", "checksum", "read", "sha256", "none")
+CORPUS_FIX = "The store's token ids are damaged: capture the store again (into a new --out folder)."
 
 
 def row_locations(seq_id: torch.Tensor, seq_pos: torch.Tensor, corpus: dict[str, torch.Tensor],
@@ -72,8 +80,10 @@ def row_locations(seq_id: torch.Tensor, seq_pos: torch.Tensor, corpus: dict[str,
 class ActivationStore:
     """Read side of a store: memory-mapped shards, row lookup and shuffled minibatches.
 
-    ``verify``: ``"size"`` (default) checks every shard's size and header on open;
-    ``"sha256"`` also hashes every shard; ``"none"`` skips both.
+    ``verify``: ``"size"`` (default) checks every shard's size and header on open and
+    its checksum the first time it is read; ``"checksum"`` hashes every shard on open
+    (``"sha256"`` is the old name of that); ``"read"`` only checks on first read (for a
+    store this process has just written); ``"none"`` skips all of it.
     """
 
     def __init__(self, path: str | Path, verify: str = "size") -> None:
@@ -82,16 +92,21 @@ class ActivationStore:
         self.hooks: list[str] = list(self.manifest["hooks"])
         self.d: dict[str, int] = dict(self.manifest["d"])
         self.dtype: torch.dtype = DTYPES[self.manifest["dtype"]]
-        self.shards = [ShardInfo(**s) for s in self.manifest["shards"]]
+        if verify not in VERIFY:
+            raise ValueError(f"verify={verify!r}: use one of {VERIFY}.")
+        self.shards = [ShardInfo.from_manifest(s, self.path) for s in self.manifest["shards"]]
+        self._check_on_read = verify != "none"
         self._offsets = np.cumsum([0] + [s.rows for s in self.shards])
         self._lo, self._hi = 0, int(self._offsets[-1])  # the rows this object shows (a view shows fewer)
         self._maps: dict[int, dict[str, torch.Tensor]] = {}
+        self._verifying: dict[int, Future[dict[str, torch.Tensor]]] = {}  # shards being mapped and checked
+        self._checked: set[int] = set()  # shards whose checksum has passed
         self._corpus: dict[str, torch.Tensor] | None = None
         self._row_meta: dict[str, torch.Tensor] = {}
         if not self.manifest.get("complete"):
             warnings.warn(f"{self.path} is an incomplete capture ({len(self)} rows so far); resume it to finish.", stacklevel=2)
-        if verify != "none":
-            self.verify(checksums=verify == "sha256")
+        if verify in ("size", "checksum", "sha256"):
+            self.verify(checksums=verify in ("checksum", "sha256"))
 
     def __len__(self) -> int:
         return self._hi - self._lo
@@ -119,19 +134,22 @@ class ActivationStore:
         for i, s in enumerate(self.shards):
             f = self.path / s.file
             if not f.is_file():
-                raise StoreError(f"{f} is missing (listed in {self.path / MANIFEST}). Re-run the capture to rebuild it.")
+                raise StoreError(f"{f} is missing (listed in {self.path / MANIFEST}). Resume the capture that wrote the "
+                                 "store (`interp capture --resume RUN`) to rebuild it.")
             if f.stat().st_size != s.bytes:
                 raise StoreError(
                     f"{f} has {f.stat().st_size} bytes, the manifest says {s.bytes}: the shard is truncated or "
-                    "was replaced. Delete it and re-run the capture to rebuild it."
+                    f"was replaced. {REBUILD}"
                 )
             header, _ = read_safetensors_header(f)
             for h in self.hooks:
-                shape = header.get(h, {}).get("shape")
+                entry = header.get(h)
+                shape = entry.get("shape") if isinstance(entry, dict) else None
                 if shape != [s.rows, self.d[h]]:
                     raise StoreError(f"{f}: tensor {h!r} has shape {shape}, the manifest expects {[s.rows, self.d[h]]}.")
-            if checksums and sha256_file(f) != s.sha256:
-                raise StoreError(f"{f} fails its sha256 check: the shard is corrupt. Delete it and re-run the capture.")
+            if checksums:
+                s.check(f)
+                self._checked.add(i)
 
     def check_hooks(self, hooks: str | Sequence[str] | None) -> list[str]:
         """``hooks`` as a list (all of the store's for None); StoreError naming the held hooks if one is absent."""
@@ -144,10 +162,30 @@ class ActivationStore:
         return wanted
 
     def shard(self, i: int) -> dict[str, torch.Tensor]:
-        """Memory-mapped tensors of shard ``i`` (hooks and ``__`` metadata)."""
+        """Memory-mapped tensors of shard ``i`` (hooks and ``__`` metadata), checked on first use."""
         if i not in self._maps:
-            self._maps[i] = mmap_safetensors(self.path / self.shards[i].file)
+            pending = self._verifying.pop(i, None)
+            self._maps[i] = pending.result() if pending is not None else self._map(i)
         return self._maps[i]
+
+    def _map(self, i: int) -> dict[str, torch.Tensor]:
+        f, info = self.path / self.shards[i].file, self.shards[i]
+        check = None
+        if self._check_on_read and i not in self._checked:
+            check = lambda data: info.check(f, data)  # noqa: E731  (the hash, through the map the rows come from)
+        maps = mmap_safetensors(f, check=check)
+        self._checked.add(i)
+        return maps
+
+    def prefetch(self, shards: Sequence[int]) -> None:
+        """Map and check ``shards`` on a background thread, so a later :meth:`shard` finds them ready.
+
+        The rows of a shard are only handed out once its checksum has passed: :meth:`shard`
+        waits for the background check (and raises its error) before returning anything.
+        """
+        for i in shards:
+            if i not in self._maps and i not in self._verifying:
+                self._verifying[i] = executor("store-verify").submit(self._map, i)
 
     def rows(self, hook: str, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Rows ``start:stop`` of ``hook`` as one in-memory tensor [rows, d]."""
@@ -208,7 +246,7 @@ class ActivationStore:
         from interp.datasets.corpus import TokenizedCorpus, special_token_counts
 
         c = self.corpus()
-        header, _ = read_safetensors_header(self.path / self.manifest.get("tokens_file", TOKENS_FILE))
+        header, _ = read_safetensors_header(self.path / self.manifest.get("tokens_file", TOKENS_FILE), CORPUS_FIX)
         idx = slice(None) if seq_ids is None else torch.as_tensor(seq_ids, dtype=torch.long)
         return TokenizedCorpus(c["tokens"][idx].long(), c["attention_mask"][idx].long(), c["doc_ids"][idx].long(),
                                c["doc_offsets"][idx].long(), **special_token_counts(header.get("__metadata__")))
@@ -264,7 +302,7 @@ class ActivationStore:
         out = {k.strip("_"): self._gather(k, start, stop).long() for k in META_KEYS}
         from interp.datasets.corpus import special_token_counts
 
-        header, _ = read_safetensors_header(self.path / self.manifest.get("tokens_file", TOKENS_FILE))
+        header, _ = read_safetensors_header(self.path / self.manifest.get("tokens_file", TOKENS_FILE), CORPUS_FIX)
         out.update(row_locations(out["seq_id"], out["seq_pos"], self.corpus(),
                                  **special_token_counts(header.get("__metadata__"))))
         return out
@@ -281,8 +319,10 @@ class ActivationStore:
             if b > a:
                 parts.append(self.shard(i)[key][a:b])
         if not parts:
-            return self.shard(0)[key][:0].clone() if self.shards else torch.empty(0)
-        return torch.cat(parts).clone()
+            if self.shards:
+                return self.shard(0)[key][:0].clone()
+            return torch.empty(0, self.d[key], dtype=self.dtype) if key in self.d else torch.empty(0, dtype=torch.int32)
+        return torch.cat(parts)  # a new tensor: never a view of the (copy-on-write) map
 
     def corpus(self) -> dict[str, torch.Tensor]:
         """The tokenized inputs (``tokens`` [n_seq, seq_len], ``attention_mask``, ``doc_ids``, ``doc_offsets``)."""
@@ -290,7 +330,7 @@ class ActivationStore:
             f = self.path / self.manifest.get("tokens_file", TOKENS_FILE)
             if not f.is_file():
                 raise StoreError(f"{f} is missing: the store's token ids are gone, so contexts cannot be shown.")
-            self._corpus = mmap_safetensors(f)
+            self._corpus = mmap_safetensors(f, CORPUS_FIX)
         return self._corpus
 
     def iter_batches(
@@ -323,6 +363,7 @@ class ActivationStore:
         carry: dict[str, torch.Tensor] | None = None
         for g in range(0, len(order), max(1, buffer_shards)):
             group = [pieces[j] for j in order[g : g + max(1, buffer_shards)]]
+            self.prefetch([pieces[j][0] for j in order[g + max(1, buffer_shards) : g + 2 * max(1, buffer_shards)]])
             pool = {k: torch.cat([self.shard(i)[k][a:b] for i, a, b in group]) for k in keys}
             if carry is not None:
                 pool = {k: torch.cat([carry[k], pool[k]]) for k in keys}

@@ -26,10 +26,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from interp.models import available_specs, load_model
-    from interp.models.toy import resolve_toy_path
+    from interp.models.specs import available_specs, resolve_toy_path
 
     if args.hooks:
+        from interp.models import load_model
+
         for name in load_model(args.hooks, device="cpu").hook_dict:
             print(name)
         return 0

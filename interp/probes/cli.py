@@ -13,7 +13,7 @@ from interp.argtypes import nonneg_int, positive_int
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    from interp.probes.labels import TASKS
+    from interp.probes.task_names import TASKS
 
     p = sub.add_parser("probes", help="linear / logistic probes with their controls (control task, random model)")
     cmds = p.add_subparsers(dest="probes_command", metavar="COMMAND", required=True)

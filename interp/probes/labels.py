@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import torch
 
-TASKS = ("word_start", "in_quotes", "in_parens", "pos_parity")
+from interp.probes.task_names import TASKS
 
 
 def token_strings(tokenizer: Any, ids: torch.Tensor) -> list[str]:

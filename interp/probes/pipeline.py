@@ -201,7 +201,7 @@ def capture_probe_pipeline(capture_run: str | Path | Run, config: CaptureProbeCo
         if min(rate, 1 - rate) >= cfg.min_rate:
             break
     acts = store.rows(hook, 0, stop)
-    rand = capture(random_model(model, seed=cfg.random_seed), corpus, [hook], progress=False,
+    rand = capture(random_model(model, seed=cfg.random_seed), corpus, [hook], progress=True,
                    positions=parse_positions(captured.positions), include_bos=captured.include_bos)[hook]
     if rand.shape[0] != stop:
         raise RuntimeError(f"The random-model capture has {rand.shape[0]} rows, "
@@ -247,4 +247,20 @@ def demo_step(ctx: Any) -> list[Run]:
     print(f"  {run.model} {r.hook}: '{result.task}' probe test accuracy {r.test:.3f} (chance {r.chance:.3f}), "
           f"control {r.control:.3f}, selectivity {r.selectivity:.3f}, random model "
           f"{r.random_model:.3f} -> {run.path}")
+    note = selectivity_note(r.test, r.control, r.random_model)
+    if note:
+        print(f"  {note}")
     return [run]
+
+
+def selectivity_note(test: float, control: float, random_model: float, low: float = 0.05) -> str:
+    """One line that says what a low selectivity or a strong random-model baseline means ("" when neither)."""
+    notes = []
+    if test - control < low:
+        notes.append(f"selectivity {test - control:.3f} is low: the control task (labels tied to token identity) is "
+                     "learned about as well, so the probe may be reading which token it is rather than the property")
+    if random_model >= test - low / 2:
+        notes.append("a randomly initialised model does about as well, so the property is readable from the "
+                     "token embeddings alone, not something the trained layers computed")
+    text = "; ".join(notes)
+    return text[:1].upper() + text[1:] + "." if text else ""

@@ -2,7 +2,7 @@
 
 A probe is only half the story; the other half is whether the direction it found
 matters to the model. These helpers turn a fitted probe (or raw directions
-``[k, d]``) into ``fwd_hooks`` for :func:`interp.hooks.forward.forward`:
+``[k, d]``) into ``fwd_hooks`` for :func:`interp.hooks.hooked.forward`:
 
 * :func:`ablation_hooks` removes the probe's directions from the activation, i.e.
   replaces the component along them with the probe's training mean (mean
@@ -23,7 +23,7 @@ matters to the model. These helpers turn a fitted probe (or raw directions
   towards ``classes_[0]``).
 
 Both work on any hook whose tensor is ``[batch, pos, ...]`` (the trailing dims are
-flattened, as in :func:`interp.hooks.capture`), at all positions or chosen ones.
+flattened, as in :func:`interp.hooks.capturing`), at all positions or chosen ones.
 :func:`ablation_losses` measures what ablating each probe's directions does to the
 model's loss, against as many random directions.
 """
@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from interp.hooks.forward import forward
+from interp.hooks.hooked import forward
 from interp.probes.base import Probe
 
 Hook = tuple[str, Callable[..., torch.Tensor]]

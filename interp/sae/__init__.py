@@ -10,14 +10,17 @@ finds what each latent responds to, ``save_sae``/``load_sae`` use the SAELens fo
 superposition data with known features and scores recovery (MMCS, MCC).
 """
 
-from interp.sae import archs  # noqa: F401  (registers the architectures)
-from interp.sae.base import SAE, SAEConfig, SAEOutput, arch_class, arch_options, architectures, make_sae, register
-from interp.sae.checkpoint import CheckpointError
-from interp.sae.data import SourceError
-from interp.sae.evaluate import SAEEval, evaluate, reconstruction_metrics, splice_metrics
-from interp.sae.features import FeatureConfig, Features, compute_features, save_features
-from interp.sae.io import load_sae, save_sae
-from interp.sae.trainer import TrainConfig, TrainingDiverged, TrainResult, train_sae, train_saes
+from interp._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), {
+    "interp.sae.base": ["SAE", "SAEConfig", "SAEOutput", "arch_class", "arch_options", "architectures", "make_sae", "register"],
+    "interp.sae.checkpoint": ["CheckpointError"],
+    "interp.sae.data": ["SourceError"],
+    "interp.sae.evaluation": ["SAEEval", "evaluate", "reconstruction_metrics", "splice_metrics"],
+    "interp.sae.features": ["FeatureConfig", "Features", "compute_features", "save_features"],
+    "interp.sae.io": ["load_sae", "save_sae"],
+    "interp.sae.trainer": ["TrainConfig", "TrainingDiverged", "TrainResult", "train_sae", "train_saes"],
+})
 
 __all__ = ["SAE", "SAEConfig", "SAEOutput", "arch_class", "arch_options", "architectures", "make_sae", "register",
            "CheckpointError", "SourceError", "TrainConfig", "TrainingDiverged", "TrainResult", "train_sae", "train_saes",

@@ -62,12 +62,12 @@ class SAEConfig:
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "SAEConfig":
         arch = kwargs.get("arch", args[0] if args else None)
-        if cls is SAEConfig and arch in _REGISTRY:  # the architecture's own config class
-            cls = _REGISTRY[arch].Config
+        if cls is SAEConfig and arch in _registry():  # the architecture's own config class
+            cls = _registry()[arch].Config
         return super().__new__(cls)
 
     def __post_init__(self) -> None:
-        want = _REGISTRY[self.arch].Config if self.arch in _REGISTRY else SAEConfig
+        want = _registry()[self.arch].Config if self.arch in _registry() else SAEConfig
         if not isinstance(self, want):
             raise ValueError(f"arch {self.arch!r} is configured by {want.__name__}, not {type(self).__name__}.")
 
@@ -78,7 +78,7 @@ class SAEConfig:
     def from_json(cls, obj: dict[str, Any]) -> "SAEConfig":
         """The config a ``to_json`` dict describes, including flat ones written before per-architecture configs."""
         obj = dict(obj)
-        target = _REGISTRY[obj["arch"]].Config if obj.get("arch") in _REGISTRY else cls
+        target = _registry()[obj["arch"]].Config if obj.get("arch") in _registry() else cls
         known = {f.name for f in dataclasses.fields(target)}
         obj.update(obj.pop("extra", None) or {})  # architecture-specific additions, now fields of their own
         for key in _OLD_FLAT_KEYS - known:
@@ -231,6 +231,13 @@ class SAE(nn.Module):
 _REGISTRY: dict[str, type[SAE]] = {}
 
 
+def _registry() -> dict[str, type[SAE]]:
+    """The registered architectures, the built-in ones imported on first use (``interp.sae.archs``)."""
+    import interp.sae.archs  # noqa: F401  (each module registers itself)
+
+    return _REGISTRY
+
+
 def register(arch: str) -> Callable[[type[SAE]], type[SAE]]:
     """Class decorator: make an architecture available to :func:`make_sae` under ``arch``."""
 
@@ -243,12 +250,12 @@ def register(arch: str) -> Callable[[type[SAE]], type[SAE]]:
 
 
 def architectures() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 def arch_class(arch: str) -> type[SAE]:
     """The registered class of ``arch``; an unknown arch lists the known ones."""
-    if arch not in _REGISTRY:
+    if arch not in _registry():
         raise ValueError(f"Unknown SAE architecture {arch!r}; choose one of {architectures()}.")
     return _REGISTRY[arch]
 

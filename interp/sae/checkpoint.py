@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from interp.io import read_json, write_atomic, write_json_atomic
@@ -66,12 +67,21 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, torch
     folder = Path(folder)
     meta = read_json(folder / CKPT_JSON, CheckpointError, "no checkpoint to resume from.",
                      "the checkpoint is corrupt; delete the folder to start over.")
-    if meta.get("format") != CKPT_FORMAT:
-        raise CheckpointError(f"{folder / CKPT_JSON} is not an interp SAE checkpoint (format={meta.get('format')!r}).")
-    f = folder / meta["file"]
+    if not isinstance(meta, dict) or meta.get("format") != CKPT_FORMAT:
+        what = f"format={meta.get('format')!r}" if isinstance(meta, dict) else f"a JSON {type(meta).__name__}"
+        raise CheckpointError(f"{folder / CKPT_JSON} is not an interp SAE checkpoint ({what}).")
+    name = meta.get("file")
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".safetensors"):
+        raise CheckpointError(f"{folder / CKPT_JSON} names the tensor file {name!r:.100}, not a .safetensors file "
+                              "in the checkpoint folder; the checkpoint is corrupt. Delete the folder to start over.")
+    f = folder / name
     if not f.is_file():
         raise CheckpointError(f"{f} (named by {folder / CKPT_JSON}) is missing; the checkpoint is incomplete.")
-    return meta, load_file(str(f))
+    try:
+        return meta, load_file(str(f))
+    except (SafetensorError, OSError, ValueError) as exc:  # truncated by a full disk, or overwritten
+        raise CheckpointError(f"{f} is not a readable safetensors file ({exc}); the checkpoint is corrupt. "
+                              "Delete the folder to start over.") from exc
 
 
 def restore(sae: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any],

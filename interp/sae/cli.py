@@ -10,23 +10,29 @@ import argparse
 import json
 from typing import Any
 
-from interp.sae.base import SAEConfig, arch_class, arch_options, architectures, parse_options
-from interp.sae.features import FeatureConfig
-from interp.sae.pipeline import SAERunConfig, eval_sae_run, features_sae_run, summary, train_sae_run
-from interp.sae.trainer import TrainConfig
 from interp.argtypes import fraction, nonneg_int, positive_float, positive_int
+
+# The built-in architectures and their options, written out so that `interp sae --help` does not
+# import torch; tests/sae/test_cli.py checks this against the registry (interp.sae.base).
+BUILTIN_ARCHS: dict[str, list[str]] = {
+    "batchtopk": ["k_aux", "aux_coeff"],
+    "jumprelu": ["l0_coeff", "jumprelu_threshold", "jumprelu_bandwidth"],
+    "matryoshka": ["k_aux", "aux_coeff", "prefixes"],
+    "relu_l1": ["l1_coeff"],
+    "topk": ["k_aux", "aux_coeff"],
+}
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sae", help="train, evaluate and inspect sparse autoencoders (writes `sae` runs)")
     ss = p.add_subparsers(dest="sae_command", metavar="SAE_COMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
-    opts = "; ".join(f"{a}: {', '.join(arch_options(a)) or '-'}" for a in architectures())
+    opts = "; ".join(f"{a}: {', '.join(o) or '-'}" for a, o in BUILTIN_ARCHS.items())
     t = ss.add_parser("train", parents=parents, help="train an SAE on a store, evaluate it on held-out data, "
                                                       "compute its features")
     t.add_argument("--store", required=True, help="capture run folder or ActivationStore folder")
     t.add_argument("--hook", help="hook to train on (default: the store's only hook)")
-    t.add_argument("--arch", default="topk", choices=architectures(), help="SAE architecture (default topk)")
+    t.add_argument("--arch", default="topk", choices=sorted(BUILTIN_ARCHS), help="SAE architecture (default topk)")
     t.add_argument("--d-sae", type=positive_int, default=0, help="latents (default: --expansion x d_in)")
     t.add_argument("--expansion", type=positive_int, default=8, help="d_sae = expansion * d_in when --d-sae is not given")
     t.add_argument("--k", type=positive_int, default=32, help="active latents per token, for archs that take k (default 32)")
@@ -58,11 +64,17 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         q.set_defaults(func=func)
 
 
-def _feature_cfg(args: argparse.Namespace) -> FeatureConfig:
+def _feature_cfg(args: argparse.Namespace) -> Any:
+    from interp.sae.features import FeatureConfig
+
     return FeatureConfig(n_top=args.n_top, ctx_left=args.ctx[0], ctx_right=args.ctx[1], n_quantiles=args.n_quantiles)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from interp.sae.base import SAEConfig, arch_class, parse_options
+    from interp.sae.pipeline import SAERunConfig, train_sae_run
+    from interp.sae.trainer import TrainConfig
+
     sae = SAEConfig(arch=args.arch, d_in=0, d_sae=args.d_sae, k=args.k if arch_class(args.arch).needs_k else None,
                     hook=args.hook, **parse_options(args.arch, args.opt + [
                         f"{k}={v}" for k, v in (("l1_coeff", args.l1_coeff), ("l0_coeff", args.l0_coeff)) if v is not None]))
@@ -74,16 +86,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from interp.sae.pipeline import eval_sae_run
+
     return _print(eval_sae_run(args.sae, args.store, held_out=args.held_out, max_eval_seqs=args.eval_seqs,
                                model=args.model, device=args.device, root=args.runs, hook=args.hook))
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    from interp.sae.pipeline import features_sae_run
+
     return _print(features_sae_run(args.sae, args.store, feature=_feature_cfg(args), model=args.model,
                                    device=args.device, root=args.runs, hook=args.hook))
 
 
 def _print(run: Any) -> int:
+    from interp.sae.pipeline import summary
+
     print(json.dumps(summary(run)))
     print(f"run: {run.path}")
     return 0

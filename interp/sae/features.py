@@ -293,7 +293,7 @@ def vocab_strings(tokenizer: Any, d_vocab: int) -> list[str]:
 
 def unembedding(model: Any, d_in: int) -> torch.Tensor | None:
     """``W_U`` [d_model, d_vocab] when the SAE's activations live where it applies (causal LM residual stream)."""
-    from interp.sae.evaluate import is_causal_lm
+    from interp.sae.evaluation import is_causal_lm
 
     if model is None or not is_causal_lm(model):
         return None

@@ -39,6 +39,9 @@ weights are read; never pickles.
 
 from __future__ import annotations
 
+import math
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +146,9 @@ def _read_folder(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if not path.is_dir():
         raise SAEFormatError(f"{path} is not a folder; an SAE is a folder with {CFG_FILE} and {WEIGHTS_FILE}.")
     cfg = read_json(path / CFG_FILE, SAEFormatError, f"{path} is not a SAELens SAE folder.", "the SAE is corrupt.")
+    if not isinstance(cfg, dict):
+        raise SAEFormatError(f"{path / CFG_FILE} holds a JSON {type(cfg).__name__}, not an object; "
+                             "the SAE is corrupt (re-save it, or re-train).")
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         pt = [p.name for p in path.glob("*.pt")] + [p.name for p in path.glob("*.pth")]
@@ -177,12 +183,119 @@ def _normalise_cfg(cfg: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+# cfg.json fields read below -> the JSON types they may have (absent is fine; _normalise_cfg fills defaults)
+_CFG_TYPES: dict[str, tuple[type, ...]] = {
+    "architecture": (str,), "apply_b_dec_to_input": (bool,), "normalize_activations": (str, bool, type(None)),
+    "reshape_activations": (str,), "metadata": (dict, type(None)), "meta": (dict, type(None)),
+    "rescale_acts_by_decoder_norm": (bool, type(None)), "dtype": (str,), "hook_name": (str, type(None)),
+    "model_name": (str, type(None)), "hook_point": (str, type(None)),
+}
+
+
+def _type_error(where: Path, key: str, value: Any, want: str) -> SAEFormatError:
+    """The error for a cfg.json field of the wrong type: the file, the field, what it holds and what it should."""
+    return SAEFormatError(f"{where}: {key} is {type(value).__name__} {value!r:.80}, not {want}; the SAE is corrupt "
+                          "(re-save it, or fix the file).")
+
+
+def _check_cfg(where: Path, cfg: dict[str, Any]) -> None:
+    """Refuse a cfg.json whose fields have the wrong JSON types, naming the file and the field (a list or a string
+    where a dict or a number belongs would otherwise surface as a TypeError deep inside loading)."""
+    for key, types_ in _CFG_TYPES.items():
+        if key in cfg and not isinstance(cfg[key], types_):
+            want = " or ".join("null" if t is type(None) else t.__name__ for t in types_)
+            raise _type_error(where, key, cfg[key], want)
+
+
+def _positive_int(where: Path, cfg: dict[str, Any], key: str) -> int:
+    """``cfg[key]`` as a size (JSON ``6``; never ``"6"``, ``6.0``, ``true`` or a missing key)."""
+    v = cfg.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise _type_error(where, key, v, "a positive integer")
+    return v
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a config field's annotation (int, float, str, bool, None, list[...], unions)."""
+    if hint is Any:
+        return True
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    return True  # a type this check does not know: left to the config class
+
+
+def _interp_config(where: Path, meta: dict[str, Any]) -> SAEConfig:
+    """The SAEConfig an interp-saved cfg.json keeps under ``metadata.interp.config``, every field type-checked."""
+    obj = meta.get("config")
+    if not isinstance(obj, dict):
+        raise _type_error(where, "metadata.interp.config", obj, "an object")
+    extra = obj.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise _type_error(where, "metadata.interp.config.extra", extra, "an object")
+    arch = obj.get("arch")
+    if not isinstance(arch, str) or arch not in architectures():
+        raise SAEFormatError(f"{where}: metadata.interp.config.arch is {arch!r:.80}; this interp knows "
+                             f"{architectures()}. Upgrade interp, or fix the file.")
+    target = arch_class(arch).Config
+    hints = typing.get_type_hints(target)
+    fields = {**obj, **(extra or {})}
+    for key, value in fields.items():
+        if key in hints and not _matches(value, hints[key]):
+            raise _type_error(where, f"metadata.interp.config.{key}", value, str(hints[key]).replace("typing.", ""))
+        if key in hints and _matches(1.5, hints[key]) and isinstance(value, (int, float)):
+            if not math.isfinite(value) or abs(value) > 1e30:  # an int too big for a float tensor, inf, nan
+                raise _type_error(where, f"metadata.interp.config.{key}", value, "a finite number")
+            fields[key] = float(value)  # JSON 2 for 2.0: the SAE multiplies tensors by it
+    if fields.get("input_scale", 1.0) <= 0:
+        raise _type_error(where, "metadata.interp.config.input_scale", fields["input_scale"], "a positive number")
+    try:
+        return SAEConfig.from_json({k: v for k, v in fields.items() if k != "extra"})
+    except (TypeError, ValueError) as exc:
+        raise SAEFormatError(f"{where}: metadata.interp.config is not a valid SAE config ({exc}).") from None
+
+
+def _native_config(where: Path, cfg: dict[str, Any], arch: str) -> SAEConfig:
+    """The SAEConfig of a folder SAELens wrote (no interp metadata)."""
+    native = _from_saelens()
+    if arch not in native:
+        raise SAEFormatError(
+            f"{where}: SAELens architecture {arch!r} is not supported here; "
+            f"supported: {sorted(native)} (BatchTopK is saved by SAELens as 'jumprelu')."
+        )
+    meta = cfg["metadata"]
+    d_in, d_sae = _positive_int(where, cfg, "d_in"), _positive_int(where, cfg, "d_sae")
+    k = _positive_int(where, cfg, "k") if arch == "topk" else None
+    for key in ("hook_name", "model_name"):
+        if not isinstance(meta.get(key), (str, type(None))):
+            raise _type_error(where, f"metadata.{key}", meta[key], "a string")
+    return SAEConfig(arch=native[arch], d_in=d_in, d_sae=d_sae, k=k, hook=meta.get("hook_name"),
+                     model=meta.get("model_name"))
+
+
 @torch.no_grad()
 def load_sae(path: str | Path, device: str | torch.device | None = None) -> SAE:
-    """Load an SAE folder written by :func:`save_sae` or by SAELens (``SAE.save_model``)."""
+    """Load an SAE folder written by :func:`save_sae` or by SAELens (``SAE.save_model``).
+
+    A malformed ``cfg.json`` (wrong types, missing sizes) is an SAEFormatError naming it, never a TypeError.
+    """
     path = Path(path)
     cfg, tensors = _read_folder(path)
+    _check_cfg(path / CFG_FILE, cfg)
     cfg = _normalise_cfg(cfg)
+    _check_cfg(path / CFG_FILE, cfg)  # what the old flat layout's keys moved to
     arch = cfg["architecture"]
     interp_meta = cfg["metadata"].get("interp") if isinstance(cfg["metadata"].get("interp"), dict) else None
     if cfg["normalize_activations"] in ("constant_norm_rescale", "layer_norm"):
@@ -193,36 +306,35 @@ def load_sae(path: str | Path, device: str | torch.device | None = None) -> SAE:
     if cfg.get("reshape_activations", "none") not in ("none", "hook_z"):
         raise SAEFormatError(f"{path / CFG_FILE}: unsupported reshape_activations={cfg['reshape_activations']!r}.")
     if interp_meta is not None:
-        sae_cfg = SAEConfig.from_json(interp_meta["config"])
+        sae_cfg = _interp_config(path / CFG_FILE, interp_meta)
     else:
-        native = _from_saelens()
-        if arch not in native:
-            raise SAEFormatError(
-                f"{path / CFG_FILE}: SAELens architecture {arch!r} is not supported here; "
-                f"supported: {sorted(native)} (BatchTopK is saved by SAELens as 'jumprelu')."
-            )
-        meta = cfg["metadata"]
-        sae_cfg = SAEConfig(arch=native[arch], d_in=int(cfg["d_in"]), d_sae=int(cfg["d_sae"]),
-                            k=int(cfg["k"]) if arch == "topk" else None, hook=meta.get("hook_name"),
-                            model=meta.get("model_name"))
+        sae_cfg = _native_config(path / CFG_FILE, cfg, arch)
     missing = [k for k in ("W_enc", "b_enc", "W_dec", "b_dec") if k not in tensors]
     if arch == "jumprelu" and "threshold" not in tensors:
         missing.append("threshold")
     if missing:
-        raise SAEFormatError(f"{path / WEIGHTS_FILE} lacks tensors {missing}; it has {sorted(tensors)}.")
+        raise SAEFormatError(f"{path / WEIGHTS_FILE} lacks tensors {missing} that {path / CFG_FILE} "
+                             f"({arch!r}) needs; it has {sorted(tensors)}.")
+    if "threshold" in tensors and tensors["threshold"].numel() not in (1, sae_cfg.d_sae):
+        raise SAEFormatError(f"{path / WEIGHTS_FILE}: threshold has shape {tuple(tensors['threshold'].shape)}, "
+                             f"{path / CFG_FILE} implies ({sae_cfg.d_sae},).")
     dtype = _DTYPES.get(str(cfg.get("dtype", "float32")), torch.float32)
     t = {k: v.to(torch.float64) for k, v in tensors.items()}  # fold in float64, cast once at the end
     d_in, d_sae = sae_cfg.d_in, sae_cfg.d_sae
     expect = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
     for name, shape in expect.items():
         if tuple(t[name].shape) != shape:
-            raise SAEFormatError(f"{path / WEIGHTS_FILE}: {name} has shape {tuple(t[name].shape)}, cfg.json implies {shape}.")
+            raise SAEFormatError(f"{path / WEIGHTS_FILE}: {name} has shape {tuple(t[name].shape)}, "
+                                 f"{path / CFG_FILE} implies {shape}.")
     if not cfg["apply_b_dec_to_input"]:  # encoder sees x, not x - b_dec: fold b_dec @ W_enc into b_enc
         t["b_enc"] = t["b_enc"] + t["b_dec"] @ t["W_enc"]
     if arch == "topk" and cfg.get("rescale_acts_by_decoder_norm"):
         norms = t["W_dec"].norm(dim=-1)  # latents were pre-acts * |W_dec row|, decoded with unit rows
         t["W_enc"], t["b_enc"], t["W_dec"] = t["W_enc"] * norms, t["b_enc"] * norms, t["W_dec"] / norms[:, None]
-    sae = make_sae(sae_cfg)
+    try:
+        sae = make_sae(sae_cfg)
+    except ValueError as exc:  # sizes, k or prefixes the architecture refuses
+        raise SAEFormatError(f"{path / CFG_FILE}: {exc}") from None
     exact = interp_meta is not None or (cfg["apply_b_dec_to_input"] and not cfg.get("rescale_acts_by_decoder_norm"))
     src = tensors if exact else t  # interp-written folders load bit-exactly
     for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
@@ -255,5 +367,5 @@ def open_sae(path: str | Path) -> tuple[SAE, Path, Any]:
 
     p = Path(path)
     run = load_run(p) if (p / "run.json").is_file() else None
-    folder = run.artifact("sae") if run is not None else p
+    folder = run.artifact("sae", external_ok=True) if run is not None else p  # eval runs link a trained SAE
     return load_sae(folder), folder, run

@@ -1,7 +1,7 @@
 """SAE runs: an SAE trained, evaluated and analysed on an ActivationStore, recorded as an ``sae`` run.
 
 The computing is done elsewhere in the package -- :func:`~interp.sae.train_sae` (a
-:class:`~interp.sae.TrainResult`), :func:`~interp.sae.evaluate` (an
+:class:`~interp.sae.TrainResult`), :func:`~interp.sae.evaluation` (an
 :class:`~interp.sae.SAEEval`), :func:`~interp.sae.compute_features` (a
 :class:`~interp.sae.Features`). Here they are put together:
 
@@ -29,7 +29,7 @@ from typing import Any, Callable
 from interp.hooks.pipeline import CaptureConfig, capture_run, open_store
 from interp.runs import Run, start_run
 from interp.sae.base import SAE, SAEConfig, arch_class
-from interp.sae.evaluate import SAEEval, evaluate
+from interp.sae.evaluation import SAEEval, evaluate
 from interp.sae.features import FEATURES_FILE, META_FILE, VOCAB_FILE, FeatureConfig, Features, compute_features
 from interp.sae.io import open_sae, save_sae
 from interp.sae.trainer import TrainConfig, TrainResult, train_sae
@@ -85,7 +85,9 @@ def write_sae_run(result: SAERunResult, *, spec: str | None, config: dict[str, A
             save_sae(result.sae, run.path / SAE_DIR)
             run.add_artifact("sae", SAE_DIR)
         else:
-            run.add_artifact("sae", os.path.relpath(Path(result.sae_folder).resolve(), run.path.resolve()))
+            where = Path(result.sae_folder).resolve()  # an SAE saved before (another run's): linked, not copied
+            run.add_artifact("sae", os.path.relpath(where, run.path.resolve()),
+                             external=not where.is_relative_to(run.path.resolve()))
         if result.eval is not None:
             ev = result.eval
             run.metrics.update({k: _round(v) for k, v in ev.metrics.items()})
@@ -286,7 +288,7 @@ def demo_step(ctx: Any) -> list[Run]:
     sae_cfg = SAEConfig(arch="topk", d_in=0, d_sae=1024, k=16, hook=DEMO_HOOK)
     n_train = int(len(store) * 0.9)
     train = TrainConfig(sae=sae_cfg, total_tokens=max(3 * n_train, 4096), batch_size=512, lr=2e-3, seed=0,
-                        device=ctx.device, progress=False)
+                        device=ctx.device, progress=True)
     cfg = SAERunConfig(held_out=0.1, max_eval_seqs=32, feature=FeatureConfig(batch_size=1024))
     run = train_sae_run(store, train, cfg, hook=DEMO_HOOK, root=ctx.runs_root, slug="demo-toylm-topk",
                         device=ctx.device)

@@ -7,30 +7,17 @@ Compute (:mod:`~interp.sinks.metrics`, :mod:`~interp.sinks.measure`, :mod:`~inte
 the papers.
 """
 
-from interp.sinks.emergence import EmergenceConfig, train_with_sinks
-from interp.sinks.interventions import (
-    ALL_INTERVENTIONS,
-    INTERVENTIONS,
-    learn_sink_vector,
-    sink_vector_hooks,
-    edit_tokens,
-    mask_key,
-    output_effect,
-    run_interventions,
-    value_ablation_hooks,
-)
-from interp.sinks.massive import MassiveActivations
-from interp.sinks.measure import SinkConfig, SinkReport, is_causal, measure_sinks
-from interp.sinks.metrics import (
-    TokenCategories,
-    category_mass,
-    sink_rate,
-    sink_scores,
-    uniform_alpha0,
-    visible,
-)
-from interp.sinks.pipeline import EmergenceStudyConfig, SinksRunConfig, emergence_pipeline, sinks_pipeline
-from interp.sinks.run import EmergenceResult, SinksResult, summary_lines, write_emergence_run, write_sinks_run
+from interp._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), {
+    "interp.sinks.emergence": ["EmergenceConfig", "train_with_sinks"],
+    "interp.sinks.interventions": ["ALL_INTERVENTIONS", "INTERVENTIONS", "learn_sink_vector", "sink_vector_hooks", "edit_tokens", "mask_key", "output_effect", "run_interventions", "value_ablation_hooks"],
+    "interp.sinks.massive": ["MassiveActivations"],
+    "interp.sinks.measure": ["SinkConfig", "SinkReport", "is_causal", "measure_sinks"],
+    "interp.sinks.metrics": ["TokenCategories", "category_mass", "sink_rate", "sink_scores", "uniform_alpha0", "visible"],
+    "interp.sinks.pipeline": ["EmergenceStudyConfig", "SinksRunConfig", "emergence_pipeline", "sinks_pipeline"],
+    "interp.sinks.run": ["EmergenceResult", "SinksResult", "summary_lines", "write_emergence_run", "write_sinks_run"],
+})
 
 __all__ = [
     "ALL_INTERVENTIONS",

@@ -12,7 +12,7 @@ from interp.argtypes import fraction, positive_float, positive_int
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    from interp.sinks.interventions import ALL_INTERVENTIONS
+    from interp.sinks.intervention_names import ALL_INTERVENTIONS
 
     p = sub.add_parser("sinks", parents=parents,
                        help="attention sinks: sink rate, mass on special tokens, massive activations")

@@ -11,7 +11,7 @@ few hundred thousand non-embedding parameters and a few hundred steps.
 
 Each evaluation reads the attention patterns off the bare native model
 (:func:`interp.models.toy.native_patterns`: the model trains without a bridge, so it
-has no TransformerLens hook points for :func:`interp.hooks.forward.forward` to use),
+has no TransformerLens hook points for :func:`interp.hooks.hooked.forward` to use),
 on a fixed set of held-out chunks, and
 records: ``sink_rate`` (Sink_0^eps over sample x layer x head,
 as in :mod:`interp.sinks.metrics`), ``alpha0`` (mean sink score of position 0),

@@ -36,13 +36,10 @@ import torch
 import torch.nn.functional as F
 
 from interp.datasets import TokenizedCorpus
-from interp.hooks.forward import forward, last_block_hook
+from interp.hooks.hooked import forward, last_block_hook
 from interp.models import model_device
+from interp.sinks.intervention_names import ALL_INTERVENTIONS, INTERVENTIONS  # noqa: F401  (re-exported)
 from interp.sinks.measure import SinkConfig, is_causal, measure_sinks
-
-INTERVENTIONS = ("clean", "mask_sink", "ablate_sink_values", "drop_first", "replace_first", "prepend_token")
-# Trains a vector (seconds to minutes), so it is asked for by name rather than run by default.
-ALL_INTERVENTIONS = (*INTERVENTIONS, "learned_sink")
 
 
 def _select(n: int, which: Sequence[int] | int | None, what: str) -> list[int]:
@@ -111,7 +108,7 @@ def mask_key(model: Any, pos: int = 0, layers: Sequence[int] | int | None = None
              heads: Sequence[int] | int | None = None) -> Iterator[list[tuple[str, Any]]]:
     """Mask attention to key ``pos`` in ``layers`` x ``heads`` (default all) while the block runs.
 
-    Yields TransformerLens hooks to pass as ``fwd_hooks`` to :func:`~interp.hooks.forward.forward`
+    Yields TransformerLens hooks to pass as ``fwd_hooks`` to :func:`~interp.hooks.hooked.forward`
     or :func:`measure_sinks` (native models), or ``[]`` after installing pre-hooks on the HF
     attention modules (MiniLM): an edit of the attention's inputs, not a forward pass of its own.
     """

@@ -7,7 +7,7 @@ and drop the tensor, so memory is one layer's pattern of one batch whatever the
 corpus size. Works for causal models (visible queries ``q >= k``) and bidirectional
 encoders (all real queries), read off ``model.cfg.attention_dir``.
 
-Each pass goes through :func:`interp.hooks.forward.forward` and stops after the last
+Each pass goes through :func:`interp.hooks.hooked.forward` and stops after the last
 block, so the (large) unembedding never runs. The result is a :class:`SinkReport`;
 :func:`interp.sinks.run.write_sinks_run` saves it as a ``sinks`` run in the layout of
 ``docs/runs.md`` (which the dashboard reads).
@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.datasets import TokenizedCorpus
-from interp.hooks.forward import forward, last_block_hook
+from interp.hooks.hooked import forward, last_block_hook
 from interp.models import model_device
 from interp.sinks.massive import MassiveActivations
 from interp.sinks.metrics import TokenCategories, category_mass, category_mean, sink_scores

@@ -122,7 +122,7 @@ def demo_step(ctx: Any) -> list[Run]:
     from interp.sinks.interventions import INTERVENTIONS
 
     cfg = SinksRunConfig(seq_len=128, max_seqs=min(ctx.max_seqs, 32), interventions=INTERVENTIONS,
-                         intervention_seqs=min(ctx.max_seqs, 4), measure=SinkConfig(progress=False))
+                         intervention_seqs=min(ctx.max_seqs, 4), measure=SinkConfig(progress=True))
     run, result = sinks_pipeline("minilm", cfg, root=ctx.runs_root, device=ctx.device, slug="demo-minilm-sinks")
     report = result.report
     print(f"  minilm sinks: [CLS] gets {float(report.mass[..., 0].mean()):.0%} of attention, first-token sink "

@@ -29,7 +29,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from interp.viz.base import display_token, to_numpy as _np
+from interp.viz.base import plot_label, to_numpy as _np
 
 
 def sink_mass(patterns: Any, skip_first_query: bool = True) -> np.ndarray:
@@ -96,7 +96,7 @@ def head_grid(patterns: Any, sink: Any | None = None, title: str | None = None,
     if tokens is not None:
         if len(tokens) != k:
             raise ValueError(f"{len(tokens)} token labels for {k} positions.")
-        lab = [display_token(str(t)) for t in tokens]
+        lab = [plot_label(str(t)) for t in tokens]
         text = [[f"{lab[k - q + i]} → {lab[j]}" for j in range(k)] for i in range(q)]
         where = "%{text}"
     titles = [f"L{l}H{h}" + (f" · sink {s[l, h]:.2f}" if s is not None else "")

@@ -26,3 +26,14 @@ def to_numpy(x: Any, dtype: Any = float) -> np.ndarray:
 def display_token(s: str) -> str:
     """Make whitespace visible in a token string (newline → ↵, tab → ⇥); spaces stay spaces."""
     return s.replace("\n", "↵").replace("\t", "⇥").replace("\r", "")
+
+
+def plot_label(s: str) -> str:
+    """A token (or any text from a run) as a plotly label: whitespace visible, and no HTML.
+
+    Plotly renders a subset of HTML in titles, ticks and hover text (``<a href>``, ``<img>``
+    is not, but links are); a token such as ``<a href="http://…">`` must show as itself.
+    """
+    import html
+
+    return html.escape(display_token(s), quote=False)

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 
 from interp.viz.attention import head_heatmap
-from interp.viz.base import display_token, to_numpy
+from interp.viz.base import plot_label, to_numpy
 
 _NODE_COLOUR = {"input": "#495057", "head": "#4c6ef5", "mlp": "#2f9e44", "output": "#495057"}
 _QKV_COLOUR = {"q": "#1c7ed6", "k": "#e03131", "v": "#2f9e44", None: "#e8590c"}  # circuit edges, by head input
@@ -157,7 +157,7 @@ def patching_heatmap(values: Any, kind: str = "resid_pre", pos_labels: Sequence[
         return head_heatmap(v, title=title or "patching: heads", zmin=zmin, zmax=zmax, zmid=0.0, colorscale="RdBu",
                             colorbar_title="normalised")
     n_layers, n_pos = v.shape
-    labels = [str(i) for i in range(n_pos)] if pos_labels is None else [display_token(str(t)) for t in pos_labels]
+    labels = [str(i) for i in range(n_pos)] if pos_labels is None else [plot_label(str(t)) for t in pos_labels]
     if len(labels) != n_pos:
         raise ValueError(f"{len(labels)} position labels for {n_pos} positions.")
     fig = go.Figure(go.Heatmap(z=v, x=list(range(n_pos)), y=list(range(n_layers)), colorscale="RdBu", zmid=0.0,

@@ -31,7 +31,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from interp.viz.base import display_token, to_numpy as _np
+from interp.viz.base import display_token, plot_label, to_numpy as _np
 
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 
@@ -76,7 +76,7 @@ def logit_effects(pos_tokens: Sequence[str], pos_vals: Any, neg_tokens: Sequence
         v = _np(vals)
         if len(toks) != len(v):
             raise ValueError(f"{len(toks)} tokens but {len(v)} logit values.")
-        labels = [repr(display_token(str(t))) for t in toks]
+        labels = [plot_label(repr(display_token(str(t)))) for t in toks]
         fig.add_trace(go.Bar(x=v, y=labels, orientation="h", marker_color=colour, showlegend=False,
                              hovertemplate="%{y}: %{x:.3f}<extra></extra>"), row=1, col=col)
         fig.update_yaxes(autorange="reversed", row=1, col=col)

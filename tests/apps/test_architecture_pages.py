@@ -19,6 +19,8 @@ def folders(tmp_path_factory):
 def test_attention_page_on_each_architecture(app, folders, family):  # noqa: F811
     spec = folders[family]
     at = app("views/attention.py", model=spec)
+    assert any("link asks for the model" in w.value for w in at.warning)  # not loaded on a link's say-so
+    at.button(key="att_allow_model").click().run()
     at.text_area(key="att_text").input("the quick brown fox jumps").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error

@@ -12,7 +12,7 @@ from interp.circuits.ablation import (
     neuron_ablation_hooks,
     sae_latent_ablation_hooks,
 )
-from interp.hooks.forward import cache_hooks
+from interp.hooks.hooked import cache_hooks
 from circuit_threads import one_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")

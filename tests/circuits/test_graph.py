@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interp.circuits.graph import EdgeGraph, EdgeRun, node_activations, patch_values
-from interp.hooks.forward import cache_hooks
+from interp.hooks.hooked import cache_hooks
 from circuit_threads import one_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")

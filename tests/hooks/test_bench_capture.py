@@ -32,8 +32,11 @@ def test_bench_capture_smoke(monkeypatch, tmp_path, capsys):
         assert set(r["seconds"]) == {"cut", "bare", "cache", "capture"}
         assert all(len(v) == reps and min(v) > 0 for v in r["seconds"].values())  # every method timed in every rep
         assert r["capture_vs_cut_paired"]["min"] <= r["capture_vs_cut_paired"]["median"] <= r["capture_vs_cut_paired"]["max"]
+    (read,) = res["read"]
+    assert read["rows"] == real(6) and set(read["seconds"]) == {"checked", "unchecked", "batches_checked", "batches_unchecked"}
+    assert all(len(v) == reps for v in read["seconds"].values())
     (rss,) = res["rss"]
     assert rss["corpus"] == "1x" and rss["tokens"] == real(3) and rss["store_mib"] > 0
     assert run.metrics["min_capture_vs_cut"] == min(r["capture_vs_cut"] for r in speed)
     out = capsys.readouterr().out
-    assert "**capture vs cut forward**" in out and out.count("| toy:toylm |") == 3  # two speed rows, one RSS row
+    assert "**capture vs cut forward**" in out and out.count("| toy:toylm |") == 4  # two speed rows, one read row, one RSS row

@@ -2,7 +2,7 @@
 
 TransformerLens users hit leaked hooks (TL issues #1323, #1636): a hook that stays
 registered after an exception silently changes every later forward pass. This drives
-random nests of ``model.hooks(...)``, :func:`interp.hooks.forward` and ``capture`` with
+random nests of ``model.hooks(...)``, :func:`interp.hooks.hooked` and ``capture`` with
 exceptions raised from inside hooks (including a KeyboardInterrupt-like BaseException)
 and checks, after each, that the model holds exactly the hooks it held before and
 computes exactly what it computed before.

@@ -59,3 +59,16 @@ def test_old_capture_configs_load_and_positions_parse():
     assert parse_positions("0,-1") == [0, -1] and parse_positions("last") == "last" and parse_positions(None) is None
     with pytest.raises(ValueError, match="comma-separated"):
         parse_positions("first")
+
+
+def test_a_store_captured_outside_its_run_folder_opens_through_the_run(tmp_path):
+    out = tmp_path / "elsewhere" / "store"
+    cfg = CaptureConfig(model="toy:toylm", hooks=["blocks.0.hook_resid_post"], seq_len=16, max_seqs=2, out=str(out))
+    run = load_run(capture_run(cfg, root=tmp_path / "runs").path)
+    assert run.external == ["store"] and run.artifacts["store"] == out.resolve().as_posix()
+    store = open_store(run.path)  # the run's reader follows the link its writer marked
+    assert store.path == out.resolve() and len(store) == run.metrics["tokens"]
+    inside = load_run(capture_run(CaptureConfig(model="toy:toylm", hooks=cfg.hooks, seq_len=16, max_seqs=2),
+                                  root=tmp_path / "runs").path)
+    assert inside.external == [] and inside.artifacts["store"] == "activations"
+    assert len(open_store(inside.path)) == len(store)

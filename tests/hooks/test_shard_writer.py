@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 
 import pytest
 import torch
+import xxhash
 from safetensors.torch import load_file, save_file
 
 import interp.hooks.shards as shards
-from interp.hooks.store import ActivationStore, StoreWriter
+import interp.hooks.writer as writer
+from interp.hooks.store import ActivationStore, StoreError, StoreWriter
 
 HOOKS = ["blocks.1.hook_z", "blocks.0.hook_resid_post"]  # not in file order: safetensors sorts by name
 D = {"blocks.1.hook_z": 24, "blocks.0.hook_resid_post": 40}
@@ -31,9 +33,9 @@ def _writer(path, dtype, n: int, per_shard: int) -> StoreWriter:
 @pytest.mark.parametrize("direct", [True, False], ids=["o_direct", "buffered"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_shards_are_byte_identical_to_safetensors_save_file(tmp_path, monkeypatch, dtype, direct, hash_in_caller):
-    monkeypatch.setattr(shards, "DIRECT_IO", direct)
-    monkeypatch.setattr(shards, "HASH_IN_CALLER", hash_in_caller)
-    monkeypatch.setattr(shards, "WRITE_CHUNK", 8192)  # wake the writer every few batches: writes before the commit
+    monkeypatch.setattr(writer, "DIRECT_IO", direct)
+    monkeypatch.setattr(writer, "HASH_IN_CALLER", hash_in_caller)
+    monkeypatch.setattr(writer, "WRITE_CHUNK", 8192)  # wake the writer every few batches: writes before the commit
     n, per_shard = 1030, 250  # 4 full shards (of 8-40 KB per tensor: several aligned blocks) and a short last one
     acts, meta = _rows(n, dtype)
     w = _writer(tmp_path / "s", dtype, n, per_shard)
@@ -51,8 +53,9 @@ def test_shards_are_byte_identical_to_safetensors_save_file(tmp_path, monkeypatc
                   str(ref), metadata={"format": shards.STORE_FORMAT})
         ours = (tmp_path / "s" / s["file"]).read_bytes()
         assert ours == ref.read_bytes(), s["file"]
-        assert s["sha256"] == hashlib.sha256(ours).hexdigest() and s["bytes"] == len(ours)
-    store = ActivationStore(tmp_path / "s", verify="sha256")
+        assert s["checksum"] == "xxh3_128:" + xxhash.xxh3_128(ours).hexdigest() and s["bytes"] == len(ours)
+    assert manifest["version"] == 2
+    store = ActivationStore(tmp_path / "s", verify="checksum")
     for h in HOOKS:
         assert torch.equal(store.rows(h), acts[h])
 
@@ -62,14 +65,14 @@ def test_closing_early_writes_the_short_shard_with_its_real_size(tmp_path):
     w = _writer(tmp_path / "s", torch.float32, 60, 25)  # 60 rows planned, only 40 come
     w.append(acts, meta)
     w.close()
-    store = ActivationStore(tmp_path / "s", verify="sha256")
+    store = ActivationStore(tmp_path / "s", verify="checksum")
     assert [s.rows for s in store.shards] == [25, 15]
     assert torch.equal(load_file(str(tmp_path / "s" / "shard_00001.safetensors"))[HOOKS[0]], acts[HOOKS[0]][25:])
 
 
 def test_an_error_in_the_writer_thread_surfaces_and_leaves_only_complete_shards(tmp_path, monkeypatch):
     acts, meta = _rows(100, torch.float32)
-    real_open, real_write, third = StoreWriter._open_file, shards._pwrite_all, []
+    real_open, real_write, third = StoreWriter._open_file, writer.pwrite_all, []
 
     def open_file(self, sh):
         real_open(self, sh)
@@ -82,7 +85,7 @@ def test_an_error_in_the_writer_thread_surfaces_and_leaves_only_complete_shards(
         real_write(fd, data, offset)
 
     monkeypatch.setattr(StoreWriter, "_open_file", open_file)
-    monkeypatch.setattr(shards, "_pwrite_all", write)
+    monkeypatch.setattr(writer, "pwrite_all", write)
     w = _writer(tmp_path / "s", torch.float32, 100, 20)
     with pytest.raises(OSError, match="No space left"):
         for a in range(0, 100, 5):
@@ -98,12 +101,49 @@ def test_an_error_in_the_writer_thread_surfaces_and_leaves_only_complete_shards(
 def test_at_most_two_shard_buffers_while_the_disk_is_slow(tmp_path, monkeypatch):
     import time
 
-    real = shards._pwrite_all
-    monkeypatch.setattr(shards, "_pwrite_all", lambda fd, data, offset: (time.sleep(0.002), real(fd, data, offset)))
+    real = writer.pwrite_all
+    monkeypatch.setattr(writer, "pwrite_all", lambda fd, data, offset: (time.sleep(0.002), real(fd, data, offset)))
     acts, meta = _rows(200, torch.float32)
     w = _writer(tmp_path / "s", torch.float32, 200, 20)
     for a in range(0, 200, 10):
         w.append({h: v[a : a + 10] for h, v in acts.items()}, {k: v[a : a + 10] for k, v in meta.items()})
     w.close()
     assert w._images == 2  # the filling shard and the one being committed, not one per pending shard
-    assert torch.equal(ActivationStore(tmp_path / "s", verify="sha256").rows(HOOKS[1]), acts[HOOKS[1]])
+    assert torch.equal(ActivationStore(tmp_path / "s", verify="checksum").rows(HOOKS[1]), acts[HOOKS[1]])
+
+
+def test_a_second_writer_is_refused_while_the_first_lives(tmp_path):
+    acts, meta = _rows(40, torch.float32)
+    first = _writer(tmp_path / "s", torch.float32, 40, 25)
+    first.append({h: v[:30] for h, v in acts.items()}, {k: v[:30] for k, v in meta.items()})
+    with pytest.raises(StoreError, match=rf"being written by pid {os.getpid()}.*delete .*\.writer\.lock"):
+        _writer(tmp_path / "s", torch.float32, 40, 25)
+    assert json.loads((tmp_path / "s" / ".writer.lock").read_text())["pid"] == os.getpid()  # still the first's
+    first.append({h: v[30:] for h, v in acts.items()}, {k: v[30:] for k, v in meta.items()})
+    first.close()
+    assert [s["rows"] for s in json.loads((tmp_path / "s" / "manifest.json").read_text())["shards"]] == [25, 15]
+    assert not (tmp_path / "s" / ".writer.lock").exists()
+    _writer(tmp_path / "s", torch.float32, 40, 25).abort()  # released: a new writer may open it
+    assert torch.equal(ActivationStore(tmp_path / "s").rows(HOOKS[0]), acts[HOOKS[0]])
+
+
+def test_a_dead_writers_lock_is_taken_over(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    import psutil
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = psutil.Process(child.pid).create_time()
+    child.wait()
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / ".writer.lock").write_text(json.dumps({"pid": child.pid, "host": socket.gethostname(), "pid_started": started}))
+    w = _writer(tmp_path / "s", torch.float32, 10, 25)  # the holder is gone: no error
+    acts, meta = _rows(10, torch.float32)
+    w.append(acts, meta)
+    w.close()
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["complete"]
+    (tmp_path / "s" / ".writer.lock").write_text(json.dumps({"pid": 1, "host": "another-host", "pid_started": 0}))
+    with pytest.raises(StoreError, match="being written by pid 1 on another-host"):  # never guessed dead elsewhere
+        _writer(tmp_path / "s", torch.float32, 10, 25)

@@ -173,14 +173,65 @@ def test_truncated_shard_is_named(small_store):
         ActivationStore(small_store)
 
 
-def test_corrupted_bytes_fail_checksum_with_file_named(small_store):
+def test_flipped_bytes_fail_on_first_read_and_resume_rebuilds_the_shard(tiny_model, small_store):
+    good = _files(small_store)
+    stamps = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in small_store.glob("shard_*")}
     shard = small_store / "shard_00001.safetensors"
     data = bytearray(shard.read_bytes())
-    data[-7] ^= 0xFF
+    data[-7] ^= 0xFF  # same size: only the checksum can tell
     shard.write_bytes(bytes(data))
-    ActivationStore(small_store)  # size check passes
-    with pytest.raises(StoreError, match="shard_00001.safetensors.*sha256"):
-        ActivationStore(small_store, verify="sha256")
+    store = ActivationStore(small_store)  # the size check on open passes
+    assert torch.equal(store.rows(HOOKS[0], 0, 10), ActivationStore(small_store, verify="none").rows(HOOKS[0], 0, 10))
+    with pytest.raises(StoreError, match=r"shard_00001.safetensors fails its xxh3_128 checksum.*capture --resume"):
+        store.rows(HOOKS[0])  # the first read of shard 1
+    with pytest.raises(StoreError, match="shard_00001.safetensors fails"):
+        ActivationStore(small_store, verify="checksum")
+    shard.unlink()  # what the error says to do, then resume
+    with pytest.warns(UserWarning, match=r"shard_00001.safetensors is missing.*shards 1\.\.4 are captured again"):
+        capture(tiny_model, _tokens(), HOOKS, batch_size=8, out=small_store, tokens_per_shard=64, progress=False)
+    assert _files(small_store) == good
+    assert (small_store / "shard_00000.safetensors").stat().st_ino == stamps["shard_00000.safetensors"][0]
+    assert (small_store / "shard_00000.safetensors").stat().st_mtime_ns == stamps["shard_00000.safetensors"][1]
+
+
+def test_a_shard_checked_in_the_background_never_hands_out_bad_rows(small_store):
+    store = ActivationStore(small_store)
+    bad = 3
+    lo, hi = int(store._offsets[bad]), int(store._offsets[bad + 1])
+    bad_rows = {(int(a), int(b)) for a, b in zip(store.seq_ids()[lo:hi], store.seq_positions()[lo:hi])}
+    shard = small_store / f"shard_0000{bad}.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-40] ^= 0x10
+    shard.write_bytes(bytes(data))
+    store = ActivationStore(small_store)
+    seen = []
+    with pytest.raises(StoreError, match=f"shard_0000{bad}.safetensors fails its xxh3_128 checksum"):
+        for batch in store.iter_batches(16, hooks=HOOKS[0], shuffle=False, buffer_shards=1, with_meta=True):
+            seen += list(zip(batch["seq_id"].tolist(), batch["seq_pos"].tolist()))
+    assert len(seen) == lo and not set(seen) & bad_rows  # every row before the bad shard, none from it
+
+
+def test_every_store_file_has_the_same_mode(small_store):
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in small_store.iterdir()}
+    assert len(set(modes.values())) == 1, modes  # the corpus file is not owner-only while the shards are not
+
+
+def test_version_1_stores_with_sha256_still_verify(small_store):
+    import hashlib
+
+    m = json.loads((small_store / "manifest.json").read_text())
+    m["version"] = 1
+    for s in m["shards"]:
+        del s["checksum"]
+        s["sha256"] = hashlib.sha256((small_store / s["file"]).read_bytes()).hexdigest()
+    (small_store / "manifest.json").write_text(json.dumps(m))
+    ActivationStore(small_store, verify="checksum").rows(HOOKS[0])
+    shard = small_store / "shard_00002.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-3] ^= 0x01
+    shard.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="shard_00002.safetensors fails its sha256 checksum"):
+        ActivationStore(small_store).rows(HOOKS[0])
 
 
 def test_mismatched_manifest_is_named(small_store):

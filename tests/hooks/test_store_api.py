@@ -15,7 +15,7 @@ def _store(tiny_model, tmp_path, padded: bool = False) -> tuple[ActivationStore,
     if padded:  # ragged sequences: row counts differ per sequence
         for i in range(20):
             mask[i, 16 - (i % 5):] = 0
-    from interp.hooks.capture import as_inputs
+    from interp.hooks.capturing import as_inputs
 
     inputs = as_inputs(tiny_model, tokens, attention_mask=mask)
     store = capture(tiny_model, inputs, [HOOK], batch_size=6, out=tmp_path / "s", tokens_per_shard=37, progress=False)

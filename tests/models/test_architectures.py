@@ -64,7 +64,7 @@ def test_capture_equals_run_with_cache(family, models):
 def test_sae_splice_scores_the_models_own_loss(family, models):
     from interp.hooks import capture
     from interp.sae import SAEConfig, TrainConfig, train_sae
-    from interp.sae.evaluate import splice_metrics
+    from interp.sae.evaluation import splice_metrics
 
     _, model = models(family)
     hook = "blocks.0.hook_resid_post"

@@ -42,7 +42,6 @@ def test_probe_modadd_answer_is_read_after_the_mlp_not_before(tmp_path):
     assert load_run(run.path).metrics["best_hook"] == "blocks.0.hook_resid_post"
 
 
-@pytest.mark.slow
 def test_probe_modadd_full(tmp_path):
     answer, fourier = _script("probe_modadd").main(["--runs", str(tmp_path)])
     a, f = _rows(answer), _rows(fourier)
@@ -98,3 +97,13 @@ def test_probe_minilm_full(tmp_path):
     assert best["test"] > best["random_model"] + 0.05 and best["selectivity"] > 0
     parity = rows["pos_parity"]
     assert max(r["test"] for r in parity) < 0.65 < min(r["random_model"] for r in parity)
+
+
+def test_the_demo_explains_a_low_selectivity_in_one_line():
+    from interp.probes.pipeline import selectivity_note
+
+    assert selectivity_note(test=0.95, control=0.60, random_model=0.70) == ""
+    low = selectivity_note(test=0.81, control=0.79, random_model=0.60)
+    assert low.startswith("Selectivity 0.020 is low") and "token" in low and "\n" not in low
+    both = selectivity_note(test=0.81, control=0.79, random_model=0.80)
+    assert "randomly initialised model" in both and both.count(";") == 1

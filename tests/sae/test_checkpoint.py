@@ -71,3 +71,37 @@ def test_resume_refuses_different_settings(toy_data, tmp_path):
     assert done.steps == 24
     with pytest.raises(CheckpointError, match="resume=True"):  # never silently overwritten
         train_sae(make_cfg(ckpt), x[:4096])
+
+
+def _saved_checkpoint(tmp_path) -> tuple[Path, Path]:
+    from interp.sae import make_sae
+    from interp.sae.checkpoint import save_checkpoint
+
+    sae = make_sae(SAEConfig(arch="topk", d_in=4, d_sae=8, k=2))
+    opt = torch.optim.Adam(sae.parameters())
+    f = save_checkpoint(tmp_path / "ckpt", sae, opt, {"since_fired": torch.zeros(8)}, {"step": 3})
+    return tmp_path / "ckpt", f
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b[:5], lambda b: b"garbage" * 10])
+def test_a_truncated_tensor_file_is_a_named_error(tmp_path, damage):
+    folder, f = _saved_checkpoint(tmp_path)
+    assert f.name.startswith("ckpt-") and load_checkpoint(folder)[0]["step"] == 3
+    f.write_bytes(damage(f.read_bytes()))
+    with pytest.raises(CheckpointError, match="not a readable safetensors file") as err:
+        load_checkpoint(folder)
+    assert str(f) in str(err.value)
+
+
+@pytest.mark.parametrize("meta, says", [([1, 2], "a JSON list"), ({"format": "interp-sae-checkpoint", "file": 7},
+                                                                  "names the tensor file 7"),
+                                        ({"format": "interp-sae-checkpoint", "file": "../../x.safetensors"},
+                                         "not a .safetensors file in the checkpoint folder")])
+def test_a_malformed_checkpoint_json_is_a_named_error(tmp_path, meta, says):
+    import json
+
+    folder, _ = _saved_checkpoint(tmp_path)
+    (folder / "checkpoint.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=says) as err:
+        load_checkpoint(folder)
+    assert str(folder / "checkpoint.json") in str(err.value)

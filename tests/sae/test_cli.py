@@ -42,7 +42,11 @@ def test_train_eval_features_on_a_toy_lm_capture(tmp_path, capsys):
     assert main(["sae", "eval", "--sae", str(train.path), "--runs", str(runs)]) == 0
     ev = next(r for r in list_runs(runs, kind="sae") if r.config.get("command") == "eval")
     assert ev.metrics["fvu"] == pytest.approx(train.metrics["fvu"], rel=1e-5)  # same SAE, same held-out rows
-    assert ev.artifact("sae").resolve() == train.artifact("sae").resolve()
+    assert ev.external == ["sae"]  # the trained run's folder, linked
+    assert ev.artifact("sae", external_ok=True) == train.artifact("sae")
+    from interp.sae.io import open_sae
+
+    assert open_sae(ev.path)[1] == train.artifact("sae")  # the run's reader follows the link its writer marked
 
     assert main(["sae", "features", "--sae", str(train.artifact("sae")), "--store", str(capture.path),
                  "--n-top", "2", "--runs", str(runs)]) == 0
@@ -122,3 +126,10 @@ def test_bad_numbers_are_refused_by_name(tmp_path, capsys, argv, says):
     with pytest.raises(SystemExit) as exit_:
         main(["sae", "train", "--store", str(tmp_path), *argv])
     assert exit_.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_the_cli_arch_table_matches_the_registry():
+    from interp.sae.base import arch_options, architectures
+    from interp.sae.cli import BUILTIN_ARCHS
+
+    assert {a: list(arch_options(a)) for a in architectures()} == BUILTIN_ARCHS

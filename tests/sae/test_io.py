@@ -187,7 +187,6 @@ print("ok")
 """
 
 
-@pytest.mark.slow
 def test_real_saelens_loads_ours_and_we_load_theirs(tmp_path):
     py = saelens_python()
     archs = {"relu_l1": {}, "topk": {"k": 3}, "jumprelu": {"jumprelu_threshold": 0.05}, "batchtopk": {"k": 3}}

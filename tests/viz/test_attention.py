@@ -57,7 +57,7 @@ def test_head_grid_hover_names_tokens():
     p = torch.zeros(1, 2, 3, 3)
     p[..., 0] = 1.0
     fig = head_grid(p, tokens=["<s>", "a", "\n"])
-    assert fig.data[1].text[2][0] == "↵ → <s>" and "%{text}" in fig.data[1].hovertemplate
+    assert fig.data[1].text[2][0] == "↵ → &lt;s&gt;" and "%{text}" in fig.data[1].hovertemplate  # plotly shows "<s>"
     with pytest.raises(ValueError, match="2 token labels for 3"):
         head_grid(p, tokens=["<s>", "a"])
     with pytest.raises(ValueError, match=r"sink must be \[layer, head\]"):

@@ -68,5 +68,7 @@ def train_toy_run(name: str, out_dir: str | Path | None = None, seed: int = 0, *
             final = json.loads(training.read_text()).get("final", {})
             run.metrics.update({k: v for k, v in final.items() if isinstance(v, (int, float))})  # scalars only
         run.config["checkpoint"] = str(Path(out).resolve())
-        run.add_artifact("checkpoint", os.path.relpath(Path(out).resolve(), run.path.resolve()))
+        where = Path(out).resolve()  # the toy checkpoint folder: outside the run unless out_dir put it inside
+        run.add_artifact("checkpoint", os.path.relpath(where, run.path.resolve()),
+                         external=not where.is_relative_to(run.path.resolve()))
     return run

@@ -7,7 +7,7 @@ import torch
 
 from interp.datasets import TokenizedCorpus
 from interp.hooks import HookNameError, capture
-from interp.hooks.capture import keep_mask
+from interp.hooks.capturing import keep_mask
 
 HOOKS = [
     "hook_embed",

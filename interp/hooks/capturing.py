@@ -31,7 +31,8 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.datasets import TokenizedCorpus, load_texts, tokenize_corpus
-from interp.hooks.forward import forward
+from interp.hooks.hooked import forward
+from interp.io import write_atomic
 from interp.hooks.store import (
     DTYPES,
     TOKENS_FILE,
@@ -215,10 +216,9 @@ def capture(
         sink = StoreWriter(Path(out), spec, hooks, d, row_shape, store_dtype, tokens_per_shard, total_rows)
         tokens_file = Path(out) / TOKENS_FILE
         if not tokens_file.exists():
-            tmp = tokens_file.with_name(TOKENS_FILE + ".tmp")
-            inputs.save(tmp)
-            tmp.replace(tokens_file)
+            write_atomic(tokens_file, inputs.save)  # same file mode as the shards (safetensors makes 0600)
         if sink.complete:
+            sink.abort()  # nothing to add: just let go of the folder's lock
             return ActivationStore(out)
 
     done = sink.rows_done
@@ -255,7 +255,7 @@ def capture(
         bar.close()
     if out is None:
         return CaptureResult(sink.result(), sink.meta(), row_shape, inputs)
-    return ActivationStore(out)
+    return ActivationStore(out, verify="read")  # just written: checksums still checked as shards are read
 
 
 def _flat_rows(name: str, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

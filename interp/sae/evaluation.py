@@ -52,8 +52,12 @@ class SAEEval:
 
 
 @dataclass
-class _Accumulator:
-    """Running sums (float64) for the reconstruction metrics."""
+class ReconstructionSums:
+    """Running sums (float64) for the reconstruction metrics of a target ``x`` and its estimate ``x_hat``.
+
+    Public because transcoders (:mod:`interp.transcoders.evaluate`) score their MLP-output
+    estimates with the same definitions (FVU around the mean, L0, dead / dense latents).
+    """
 
     d_sae: int
     n: int = 0
@@ -105,7 +109,7 @@ class _Accumulator:
 def reconstruction_metrics(sae: SAE, batches: Iterable[torch.Tensor], dense_threshold: float = DENSE_THRESHOLD,
                            progress: bool = False) -> tuple[dict[str, float], torch.Tensor]:
     """``(metrics, density [d_sae])`` over activation batches [n, d_in] in raw units."""
-    acc = _Accumulator(sae.d_sae)
+    acc = ReconstructionSums(sae.d_sae)
     p = next(sae.parameters())
     for x in tqdm(batches, desc="eval", disable=not progress, unit="batch"):
         x = x.to(p.device, p.dtype)
@@ -167,8 +171,8 @@ def splice_metrics(sae: SAE, model: Any, hook: str, tokens: torch.Tensor, attent
     ``tokens`` [n_seq, seq_len]; the SAE replaces ``hook`` on real positions from
     ``n_prefix`` on (keep the BOS / [CLS] activation clean).
     """
-    from interp.hooks.capture import check_hook_names
-    from interp.hooks.forward import forward
+    from interp.hooks.capturing import check_hook_names
+    from interp.hooks.hooked import forward
     from interp.models import model_device
 
     check_hook_names(model, [hook])

@@ -8,7 +8,7 @@ from .sae_helpers import identity_sae, make
 
 from interp.hooks import capture
 from interp.sae import evaluate, reconstruction_metrics, splice_metrics
-from interp.sae.evaluate import is_causal_lm
+from interp.sae.evaluation import is_causal_lm
 
 HOOK = "blocks.1.hook_resid_post"
 
@@ -66,7 +66,7 @@ def test_zero_sae_scores_zero_and_a_partial_sae_in_between(tiny_model):
 
 
 def test_splice_replaces_only_real_positions_after_the_prefix():
-    from interp.sae.evaluate import _replace_hook, _splice_mask
+    from interp.sae.evaluation import _replace_hook, _splice_mask
 
     mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
     where = _splice_mask(mask, n_prefix=1)
@@ -101,7 +101,6 @@ def test_encoder_downstream_effect(minilm):
     assert z["downstream_score"] == pytest.approx(0.0, abs=1e-6) and z["downstream_cos"] < 0.99
 
 
-@pytest.mark.slow
 def test_topk_sae_on_the_toy_lm_keeps_most_of_its_loss(tmp_path):
     """Known answer on the shipped toy LM: a 1024-latent, k=16 TopK SAE on the last residual stream,
     trained on ~14k tokens, recovers >= 80 % of the CE loss on held-out text (the demo's recipe)."""

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interp.hooks import HookNameError
-from interp.hooks.forward import HookDidNotFire, cache_hooks, forward, last_block_hook, mask_kwargs
+from interp.hooks.hooked import HookDidNotFire, cache_hooks, forward, last_block_hook, mask_kwargs
 
 NAMES = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern", "blocks.0.mlp.hook_post"]
 

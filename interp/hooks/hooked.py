@@ -127,7 +127,7 @@ def forward(
     hook_dict = getattr(model, "hook_dict", {}) if looked_up else {}
     unknown = [n for n in names + ([stop_after] if isinstance(stop_after, str) else []) if n not in hook_dict]
     if unknown and check:
-        from interp.hooks.capture import check_hook_names
+        from interp.hooks.capturing import check_hook_names
 
         check_hook_names(model, unknown)  # raises HookNameError with the nearest valid names
 
