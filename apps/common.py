@@ -42,6 +42,7 @@ PAGE_FOR_KIND = {
     "probe": "views/probes.py",
     "fourier": "views/probes.py",
     "heads": "views/attention.py",
+    "graph": "views/graphs.py",
 }
 
 
@@ -98,6 +99,15 @@ def qp_int(key: str, default: int, lo: int = 0, hi: int | None = None) -> int:
         v = default
     v = max(lo, v)
     return min(v, hi) if hi is not None else v
+
+
+def qp_float(key: str, default: float, lo: float, hi: float) -> float:
+    """A number from the URL, clamped to [lo, hi]; anything unparsable (or NaN) gives ``default``."""
+    try:
+        v = float(qp_get(key) or default)
+    except ValueError:
+        v = default
+    return default if v != v else min(max(lo, v), hi)
 
 
 def qp_set(**values: Any) -> None:

@@ -2,7 +2,7 @@
 
 A multipage Streamlit app over the runs folder ($INTERP_RUNS, default ./runs):
 Runs (the registry), Features (SAE runs), Attention (any model, live), Sinks,
-Circuits (circuit discovery and patching runs) and Probes. Each page is a script in
+Circuits (circuit discovery and patching runs), Graphs (attribution graphs) and Probes. Each page is a script in
 apps/views/ (not pages/, which Streamlit would also auto-register as pages); the
 shared pieces (run picker, URL state, caching, error display) are in apps/common.py;
 every figure comes from ``interp.viz`` so notebooks draw the same.
@@ -24,6 +24,7 @@ pages = {
         st.Page("views/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
         st.Page("views/sinks.py", title="Sinks", icon=":material/adjust:", url_path="sinks"),
         st.Page("views/circuits.py", title="Circuits", icon=":material/hub:", url_path="circuits"),
+        st.Page("views/graphs.py", title="Graphs", icon=":material/account_tree:", url_path="graphs"),
         st.Page("views/probes.py", title="Probes", icon=":material/show_chart:", url_path="probes"),
     ],
 }

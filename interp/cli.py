@@ -7,6 +7,7 @@
     interp probes ...                     linear / logistic probes with their controls          interp.probes.cli
     interp circuits induction             the induction circuit's known answer                 interp.circuits.cli
     interp sinks --model SPEC             attention sinks                                       interp.sinks.cli
+    interp graph --transcoder RUN --prompt P   attribution graph of a prompt                   interp.graphs.cli
     interp dashboard [--runs DIR]         the Streamlit app over the runs folder                interp.dashboard_cli
     interp runs [--kind K] [--show RUN]   the run registry
     interp demo                           the end-to-end tour on shipped models and corpus
@@ -34,6 +35,8 @@ COMMAND_MODULES: list[str] = [
     "interp.probes.cli",
     "interp.circuits.cli",
     "interp.sinks.cli",
+    "interp.graphs.cli",
+    "interp.transcoders.cli",
     "interp.dashboard_cli",
 ]
 

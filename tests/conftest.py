@@ -12,6 +12,20 @@ import pytest
 from interp.models import ToyConfig, boot_toy
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for tiny tensors: on a busy 2-core machine torch's second thread only spin-waits.
+
+    A test folder opts in with an autouse fixture that requests it (tests/sae, tests/transcoders).
+    """
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_runs(tmp_path, monkeypatch):
     """Every test writes runs under its own temp folder, never ./runs."""

@@ -21,6 +21,8 @@ the per-latent "tokens since last fired" counters (dead latents feed AuxK and th
   never overwritten by a bad state;
 * **distributed**: under ``torchrun`` the SAE is wrapped in DDP; each rank reads its
   own rows (:mod:`interp.sae.distributed`), ``batch_size`` stays the *global* batch;
+* **the loop itself** (:func:`run_loop`: epochs, resume, checkpoints, history, progress) drives
+  any :class:`LoopTrainer`, so the transcoders (:mod:`interp.transcoders.train`) train with it too;
 * **fast TopK**: ``fast=True`` uses the sparse backward of :mod:`interp.sae.sparse_ops`;
   on CUDA the forward runs under bf16 autocast (``autocast=None`` means "on GPU").
 """
@@ -32,7 +34,7 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -86,6 +88,19 @@ class TrainConfig:
         if set(obj) - known:
             raise ValueError(f"Unknown TrainConfig keys {sorted(set(obj) - known)}; known keys are {sorted(known)}.")
         return cls(**{**obj, "sae": SAEConfig.from_json(obj["sae"]), "betas": tuple(obj.get("betas", (0.9, 0.999)))})
+
+
+def lr_schedule(lr: float, step: int, total_steps: int, warmup_steps: int, decay_frac: float) -> float:
+    """``lr`` warmed up linearly over ``warmup_steps`` and decayed linearly to 0 over the last ``decay_frac``."""
+    warm = min(1.0, (step + 1) / max(1, warmup_steps))
+    decay_steps = decay_frac * total_steps
+    decay = min(1.0, (total_steps - step) / decay_steps) if decay_steps > 0 else 1.0
+    return lr * warm * decay
+
+
+def config_diff(saved: dict[str, Any], now: dict[str, Any], free: set[str]) -> list[str]:
+    """Keys (outside ``free``) whose values differ between a checkpoint's config and the current one."""
+    return sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
 
 
 class TrainingDiverged(RuntimeError):
@@ -151,11 +166,27 @@ class SAETrainer:
         use_amp = cfg.autocast if cfg.autocast is not None else info.device.type == "cuda"
         self.amp = (lambda: torch.autocast(info.device.type, dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
 
+    # ---- what run_loop reads (the LoopTrainer protocol) ----
+    @property
+    def model(self) -> nn.Module:
+        return self.sae
+
+    @property
+    def checkpoint_dir(self) -> str | None:
+        return self.cfg.checkpoint_dir
+
+    @property
+    def resume(self) -> bool:
+        return self.cfg.resume
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {"sae": self.sae.cfg.to_json(), "train": self.cfg.to_json()}
+
+    def check_resume(self, meta: dict[str, Any], name: str) -> None:
+        _check_resume(meta, self.cfg, name)
+
     def lr_at(self, step: int) -> float:
-        warm = min(1.0, (step + 1) / max(1, self.cfg.warmup_steps))
-        decay_steps = self.cfg.decay_frac * self.total_steps
-        decay = min(1.0, (self.total_steps - step) / decay_steps) if decay_steps > 0 else 1.0
-        return self.lr * warm * decay
+        return lr_schedule(self.lr, step, self.total_steps, self.cfg.warmup_steps, self.cfg.decay_frac)
 
     def sparsity_at(self, step: int) -> float:
         return min(1.0, (step + 1) / max(1.0, self.cfg.sparsity_warmup_frac * self.total_steps))
@@ -195,10 +226,111 @@ def _check_resume(meta: dict[str, Any], cfg: TrainConfig, name: str) -> None:
         saved = TrainConfig.from_json(saved).to_json()
     except (KeyError, TypeError, ValueError):
         pass
-    diff = sorted(k for k in set(saved) | set(now) if k not in _RESUME_FREE and saved.get(k) != now.get(k))
+    diff = config_diff(saved, now, _RESUME_FREE)
     if diff:
         raise CheckpointError(f"The checkpoint in {cfg.checkpoint_dir} was made with different settings ({', '.join(diff)}) "
                               f"for {name}; resume with the same config, or use a new checkpoint_dir.")
+
+
+class LoopTrainer(Protocol):
+    """What :func:`run_loop` drives: one model, its optimiser and its dead-latent counters.
+
+    :class:`SAETrainer` is one; so are the transcoder trainers (:mod:`interp.transcoders.train`),
+    whose ``step`` takes a whole batch (an input hook and a target hook) instead of one hook's rows.
+    """
+
+    model: nn.Module  # saved as ``sae.<name>`` in checkpoints
+    opt: torch.optim.Optimizer
+    since_fired: torch.Tensor  # tokens since each latent last fired (any shape)
+    checkpoint_dir: str | None
+    resume: bool
+
+    def step(self, inputs: Any, step: int, global_batch: int) -> dict[str, float]: ...
+
+    def checkpoint_meta(self) -> dict[str, Any]: ...  # configs recorded in checkpoint.json
+
+    def check_resume(self, meta: dict[str, Any], name: str) -> None: ...  # CheckpointError on other settings
+
+
+def run_loop(trainers: dict[str, LoopTrainer], source: Any, settings: Any, info: DistInfo, total_steps: int, *,
+             desc: str, label: str = "SAE", take: Callable[[str, dict[str, torch.Tensor]], Any] = lambda name, b: b[name],
+             callback: Callable[[int, dict[str, dict[str, float]]], None] | None = None,
+             ) -> tuple[int, dict[str, list[dict[str, float]]]]:
+    """Train every trainer on the same shuffled minibatches of ``source`` for ``total_steps``; ``(steps, history)``.
+
+    ``settings`` gives ``batch_size, seed, progress, log_every, checkpoint_every`` (a
+    :class:`TrainConfig` or the transcoders' config); trainer ``name`` is fed
+    ``take(name, batch)``. Resumes each trainer from its checkpoint folder, checkpoints them
+    together, records the history every ``log_every`` steps, and turns a
+    :class:`TrainingDiverged` into one naming the trainer, the step and the last good checkpoint.
+    """
+    c0 = settings
+    names = list(trainers)
+    step, epoch, pos = 0, 0, 0
+    history: dict[str, list[dict[str, float]]] = {h: [] for h in names}
+    for h, tr in trainers.items():
+        if not tr.resume and has_checkpoint(tr.checkpoint_dir):
+            raise CheckpointError(f"{tr.checkpoint_dir} already holds a checkpoint; pass resume=True to continue it, "
+                                  "or delete it / choose another checkpoint_dir to start over.")
+        if tr.resume and has_checkpoint(tr.checkpoint_dir):
+            meta, tensors = load_checkpoint(tr.checkpoint_dir)
+            tr.check_resume(meta, h)
+            tr.since_fired.copy_(restore(tr.model, tr.opt, meta, tensors)["since_fired"])
+            if meta.get("world_size", 1) != info.world_size:
+                raise CheckpointError(f"{tr.checkpoint_dir} was saved by {meta.get('world_size')} ranks; resume with the same number.")
+            step, (epoch, pos) = int(meta["step"]), meta["data"][info.rank]
+            history[h] = meta.get("history", [])
+
+    def checkpoint() -> None:
+        positions = all_gather_ints([epoch, pos], info)
+        for h, tr in trainers.items():
+            if tr.checkpoint_dir and info.is_main:
+                save_checkpoint(tr.checkpoint_dir, tr.model, tr.opt, {"since_fired": tr.since_fired},
+                                {"step": step, "tokens": step * c0.batch_size, "data": positions, "world_size": info.world_size,
+                                 **tr.checkpoint_meta(), "history": history[h]})
+        barrier(info)
+
+    bar = tqdm(total=total_steps, initial=step, desc=desc, disable=not (c0.progress and info.is_main), dynamic_ncols=True)
+    batches = source.epoch(epoch, c0.batch_size, c0.seed, pos, info.rank, info.world_size)
+    fresh_epoch = pos == 0
+    window: dict[str, list[dict[str, float]]] = {h: [] for h in names}
+    while step < total_steps:
+        batch = next(batches, None)
+        if batch is None:
+            if fresh_epoch:
+                raise SourceError("The activations yielded no batch for a whole epoch; use a smaller batch_size.")
+            epoch, pos, fresh_epoch = epoch + 1, 0, True
+            batches = source.epoch(epoch, c0.batch_size, c0.seed, 0, info.rank, info.world_size)
+            continue
+        fresh_epoch = False
+        metrics = {}
+        for h, tr in trainers.items():
+            try:
+                metrics[h] = tr.step(take(h, batch), step, c0.batch_size)
+            except TrainingDiverged as exc:
+                bar.close()
+                where = (f"the last good checkpoint is {tr.checkpoint_dir} (step {load_checkpoint(tr.checkpoint_dir)[0]['step']})"
+                         if has_checkpoint(tr.checkpoint_dir) else "no checkpoint was written (set checkpoint_dir/checkpoint_every)")
+                raise TrainingDiverged(f"{label} training for {h!r} stopped at step {step}: {exc}. {where}. "
+                                       "Lower the learning rate or check the activations for NaN/inf, then resume.") from None
+            window[h].append(metrics[h])
+        pos, step = pos + 1, step + 1
+        bar.update(1)
+        if step % c0.log_every == 0 or step == total_steps:
+            for h in names:
+                rec = {k: sum(m[k] for m in window[h]) / len(window[h]) for k in window[h][0]}
+                history[h].append({"step": step, "tokens": step * c0.batch_size, **rec})
+                window[h] = []
+            last = history[names[0]][-1]
+            bar.set_postfix(l0=f"{last['l0']:.1f}", fvu=f"{last['fvu']:.3f}", dead=f"{last['dead_frac']:.2f}")
+        if callback is not None:
+            callback(step, metrics)
+        if c0.checkpoint_every and step % c0.checkpoint_every == 0 and step < total_steps:
+            checkpoint()
+    bar.close()
+    if any(tr.checkpoint_dir for tr in trainers.values()):
+        checkpoint()
+    return step, history
 
 
 def train_saes(configs: dict[str, TrainConfig], activations: Any,
@@ -226,72 +358,8 @@ def train_saes(configs: dict[str, TrainConfig], activations: Any,
     sample = source.sample(c0.stat_rows)
     trainers = {h: SAETrainer(configs[h], source.d[h], sample[h], total_steps, info) for h in names}
 
-    step, epoch, pos = 0, 0, 0
-    history: dict[str, list[dict[str, float]]] = {h: [] for h in names}
-    for h, tr in trainers.items():
-        cfg = tr.cfg
-        if not cfg.resume and has_checkpoint(cfg.checkpoint_dir):
-            raise CheckpointError(f"{cfg.checkpoint_dir} already holds a checkpoint; pass resume=True to continue it, "
-                                  "or delete it / choose another checkpoint_dir to start over.")
-        if cfg.resume and has_checkpoint(cfg.checkpoint_dir):
-            meta, tensors = load_checkpoint(cfg.checkpoint_dir)
-            _check_resume(meta, cfg, h)
-            tr.since_fired.copy_(restore(tr.sae, tr.opt, meta, tensors)["since_fired"])
-            if meta.get("world_size", 1) != info.world_size:
-                raise CheckpointError(f"{cfg.checkpoint_dir} was saved by {meta.get('world_size')} ranks; resume with the same number.")
-            step, (epoch, pos) = int(meta["step"]), meta["data"][info.rank]
-            history[h] = meta.get("history", [])
-
-    def checkpoint() -> None:
-        positions = all_gather_ints([epoch, pos], info)
-        for h, tr in trainers.items():
-            if tr.cfg.checkpoint_dir and info.is_main:
-                save_checkpoint(tr.cfg.checkpoint_dir, tr.sae, tr.opt, {"since_fired": tr.since_fired},
-                                {"step": step, "tokens": step * c0.batch_size, "data": positions, "world_size": info.world_size,
-                                 "sae": tr.sae.cfg.to_json(), "train": tr.cfg.to_json(), "history": history[h]})
-        barrier(info)
-
-    bar = tqdm(total=total_steps, initial=step, desc=f"SAE {'/'.join(t.sae.cfg.arch for t in trainers.values())}",
-               disable=not (c0.progress and info.is_main), dynamic_ncols=True)
-    batches = source.epoch(epoch, c0.batch_size, c0.seed, pos, info.rank, info.world_size)
-    fresh_epoch = pos == 0
-    window: dict[str, list[dict[str, float]]] = {h: [] for h in names}
-    while step < total_steps:
-        batch = next(batches, None)
-        if batch is None:
-            if fresh_epoch:
-                raise SourceError("The activations yielded no batch for a whole epoch; use a smaller batch_size.")
-            epoch, pos, fresh_epoch = epoch + 1, 0, True
-            batches = source.epoch(epoch, c0.batch_size, c0.seed, 0, info.rank, info.world_size)
-            continue
-        fresh_epoch = False
-        metrics = {}
-        for h, tr in trainers.items():
-            try:
-                metrics[h] = tr.step(batch[h], step, c0.batch_size)
-            except TrainingDiverged as exc:
-                bar.close()
-                where = (f"the last good checkpoint is {tr.cfg.checkpoint_dir} (step {load_checkpoint(tr.cfg.checkpoint_dir)[0]['step']})"
-                         if has_checkpoint(tr.cfg.checkpoint_dir) else "no checkpoint was written (set checkpoint_dir/checkpoint_every)")
-                raise TrainingDiverged(f"SAE training for {h!r} stopped at step {step}: {exc}. {where}. "
-                                       "Lower the learning rate or check the activations for NaN/inf, then resume.") from None
-            window[h].append(metrics[h])
-        pos, step = pos + 1, step + 1
-        bar.update(1)
-        if step % c0.log_every == 0 or step == total_steps:
-            for h in names:
-                rec = {k: sum(m[k] for m in window[h]) / len(window[h]) for k in window[h][0]}
-                history[h].append({"step": step, "tokens": step * c0.batch_size, **rec})
-                window[h] = []
-            last = history[names[0]][-1]
-            bar.set_postfix(l0=f"{last['l0']:.1f}", fvu=f"{last['fvu']:.3f}", dead=f"{last['dead_frac']:.2f}")
-        if callback is not None:
-            callback(step, metrics)
-        if c0.checkpoint_every and step % c0.checkpoint_every == 0 and step < total_steps:
-            checkpoint()
-    bar.close()
-    if any(tr.cfg.checkpoint_dir for tr in trainers.values()):
-        checkpoint()
+    step, history = run_loop(trainers, source, c0, info, total_steps, callback=callback,
+                             desc=f"SAE {'/'.join(t.sae.cfg.arch for t in trainers.values())}")
     results = {}
     for h, tr in trainers.items():
         tr.sae.eval()

@@ -8,14 +8,17 @@ uses the same builder when a runs folder lacks some kind.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from interp.runs import Run, start_run
+from interp.runs import Run, runs_root, start_run
 
 WORDS = ["<|bos|>", " the", " of", " and", " to", " a", " in", " was", " her", " his", " Darcy", " Elizabeth",
          " whale", " ship", " Captain", " Ahab", " Congress", " America", " said", " not", " be", " had", ",", ".",
@@ -210,8 +213,41 @@ def heads_run(root) -> Run:
     return run
 
 
+GRAPH_PROMPT = "The cat sat on the mat"
+
+
+@functools.lru_cache(maxsize=1)
+def _graph_result():
+    """A real attribution graph of toy:toylm with random transcoders (built once per process, about a second)."""
+    from interp.graphs.attribute import AttributionConfig, attribute
+    from interp.graphs.prune import prune
+    from interp.models import load_model
+
+    helpers = Path(__file__).resolve().parents[1] / "graphs" / "graph_helpers.py"
+    spec = importlib.util.spec_from_file_location("_fixture_graph_helpers", helpers)  # not on sys.path here
+    mod = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))  # dataclasses look it up there
+    spec.loader.exec_module(mod)
+    model = load_model("toy:toylm", device="cpu")
+    graph = attribute(model, mod.random_transcoders(model, d_sae=32, k=4), GRAPH_PROMPT,
+                      AttributionConfig(max_logits=5, batch_size=64))
+    return graph, prune(graph, 0.8, 0.98)
+
+
+def graph_run(root, prompt: str = GRAPH_PROMPT, transcoders: str | Path | None = None) -> Run:
+    """A ``graph`` run written by interp.graphs.run.write_graph_run; ``prompt`` is only what the run records
+    (the graph is always of GRAPH_PROMPT), ``transcoders`` the run it names (default: a folder that is no run)."""
+    from interp.graphs.run import write_graph_run
+
+    base = Path(root) if root is not None else runs_root()
+    tc = transcoders if transcoders is not None else base.resolve() / "transcoder" / "not-a-run"
+    config = {"model": "toy:toylm", "transcoders": str(tc), "prompt": prompt, "max_logits": 5,
+              "logit_mass": 0.95, "target": None, "batch_size": 64, "node_threshold": 0.8,
+              "edge_threshold": 0.98, "max_bytes": 8e9}
+    return write_graph_run(_graph_result(), spec="toy:toylm", config=config, root=root, slug="fixture-graph")
+
+
 BUILDERS = {"sae": sae_run, "probe": probe_run, "patching": patching_run, "circuit": circuit_run,
-            "sinks": sinks_run, "sink-emergence": emergence_run, "heads": heads_run}
+            "sinks": sinks_run, "sink-emergence": emergence_run, "heads": heads_run, "graph": graph_run}
 
 
 def make_all(root: str | Path | None = None, kinds=None) -> dict[str, Run]:

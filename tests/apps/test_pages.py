@@ -74,7 +74,8 @@ def test_runs_page_filters_and_links_the_selected_run(app, runs):
 
 
 def test_pages_explain_an_empty_runs_folder(app):
-    for page in ["views/runs.py", "views/features.py", "views/sinks.py", "views/circuits.py", "views/probes.py"]:
+    for page in ["views/runs.py", "views/features.py", "views/sinks.py", "views/circuits.py", "views/probes.py",
+                 "views/graphs.py"]:
         at = app(page)
         _ok(at)
         assert at.info, page

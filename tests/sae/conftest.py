@@ -10,12 +10,8 @@ from interp.sae.synthetic import SyntheticConfig, SyntheticData
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one intra-op thread avoids spin-waiting on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread):
+    """Tiny tensors here: one intra-op thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,111 @@
+"""Where transcoders read (input, output) pairs: a multi-hook ActivationStore, or named tensors.
+
+A transcoder needs, for the same token, its layer's MLP input and MLP output, so both hooks
+must come from *one* capture (``capture_run(CaptureConfig(hooks=[all inputs and outputs]))``):
+the store then serves every hook of a row together (``iter_batches(hooks=[...])``, through
+:func:`interp.hooks.rows.open_rows`). :class:`TensorPairs` does the same for in-memory tensors
+(synthetic data with a known answer, tests), with the same shuffled, restartable epochs.
+
+:func:`layer_hooks` finds each layer's hooks by name: the input is ``blocks.L.ln2.hook_normalized``
+(the LayerNorm's output before its affine, an affine function away from what the MLP reads)
+where the source has it, else ``blocks.L.hook_mlp_in``; the output is ``blocks.L.hook_mlp_out``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from interp.hooks.rows import RowSource, epoch_seed, open_rows
+from interp.sae.data import SourceError
+
+INPUT_HOOKS = ("blocks.{layer}.ln2.hook_normalized", "blocks.{layer}.hook_mlp_in")
+OUTPUT_HOOK = "blocks.{layer}.hook_mlp_out"
+
+
+class TensorPairs(RowSource):
+    """Named 2-D tensors with the same rows ``{name: [n, d_name]}``: one permutation shuffles them all."""
+
+    def __init__(self, data: dict[str, torch.Tensor], error: type[Exception] = SourceError) -> None:
+        self.error = error
+        if not data:
+            raise error("TensorPairs needs at least one named tensor.")
+        lengths = {name: int(t.shape[0]) for name, t in data.items()}
+        bad = [name for name, t in data.items() if t.dim() != 2 or not t.is_floating_point()]
+        if bad or len(set(lengths.values())) != 1:
+            raise error(f"Named activations must be floating [rows, d] tensors with the same rows; got "
+                        f"{ {n: (tuple(t.shape), str(t.dtype)) for n, t in data.items()} }.")
+        self.data = data
+        self.names = list(data)
+        self.d = {name: int(t.shape[1]) for name, t in data.items()}
+
+    def __len__(self) -> int:
+        return int(next(iter(self.data.values())).shape[0])
+
+    def rows(self, name: str, start: int, stop: int) -> torch.Tensor:
+        return self.data[name][start:stop]
+
+    def sample(self, n: int) -> dict[str, torch.Tensor]:
+        idx = torch.linspace(0, len(self) - 1, min(n, len(self))).long()
+        return {name: t[idx].float() for name, t in self.data.items()}
+
+    def epoch(self, epoch: int, batch_size: int, seed: int, start: int = 0, rank: int = 0,
+              world_size: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+        n_batches = len(self) // batch_size
+        if n_batches == 0:
+            raise self._too_few(batch_size)
+        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
+        for b in range(start, n_batches):
+            rows = perm[b * batch_size : (b + 1) * batch_size]
+            yield {name: t[rows].float() for name, t in self.data.items()}
+
+
+def open_pairs(data: Any, hooks: Sequence[str], buffer_shards: int = 4) -> RowSource:
+    """A row source serving ``hooks`` together: a store / view / capture run folder, or ``{name: tensor}``."""
+    if isinstance(data, dict):
+        missing = [h for h in hooks if h not in data]
+        if missing:
+            raise SourceError(f"The tensors hold {sorted(data)}, not {missing}.")
+        return TensorPairs({h: data[h] for h in hooks})
+    return open_rows(data, list(hooks), error=SourceError, buffer_shards=buffer_shards)
+
+
+def available_hooks(data: Any) -> list[str]:
+    """The hook names a source holds (a store's hooks, a dict's keys)."""
+    if isinstance(data, dict):
+        return list(data)
+    if isinstance(data, RowSource):
+        return list(data.names)
+    hooks = getattr(data, "hooks", None)
+    if hooks is None:
+        raise SourceError(f"Cannot list the hooks of a {type(data).__name__}; pass an ActivationStore or {{name: tensor}}.")
+    return list(hooks)
+
+
+def layer_hooks(hooks: Sequence[str], layers: Sequence[int] | None = None, hook_in: str | None = None,
+                hook_out: str = OUTPUT_HOOK) -> list[tuple[int, str, str]]:
+    """``(layer, input hook, output hook)`` for ``layers`` (None: every layer ``hooks`` has both for).
+
+    ``hook_in`` / ``hook_out`` are templates with ``{layer}``; ``hook_in=None`` takes the first of
+    :data:`INPUT_HOOKS` present. A layer that lacks a hook is a :class:`SourceError` that says
+    what the capture must include.
+    """
+    have = set(hooks)
+    if layers is None:
+        found = sorted({int(m.group(1)) for h in hooks if (m := re.match(r"blocks\.(\d+)\.", h))})
+        layers = [l for l in found if hook_out.format(layer=l) in have]
+        if not layers:
+            raise SourceError(f"No layer has its MLP output ({hook_out.format(layer='L')}) in {sorted(have)}; capture "
+                              "each layer's MLP input and output together (interp capture --hooks ...).")
+    out = []
+    for l in layers:
+        cands = [hook_in] if hook_in else list(INPUT_HOOKS)
+        h_in = next((c.format(layer=l) for c in cands if c.format(layer=l) in have), None)
+        h_out = hook_out.format(layer=l)
+        if h_in is None or h_out not in have:
+            want = [c.format(layer=l) for c in cands[:1]] + [h_out]
+            raise SourceError(f"Layer {l} needs {' and '.join(want)} captured together; the source holds {sorted(have)}.")
+        out.append((int(l), h_in, h_out))
+    return out
