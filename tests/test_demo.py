@@ -8,8 +8,14 @@ from interp.runs import list_runs
 from interp.sae import load_sae
 
 
-def test_demo_writes_readable_runs(tmp_path):
+def test_demo_writes_readable_runs(tmp_path, capsys):
     runs = run_demo(max_seqs=8, runs_root=tmp_path)
+    out = capsys.readouterr().out
+    from interp.demo import DEMO_STEPS
+
+    n = len(DEMO_STEPS)
+    assert all(f"[{i}/{n}] " in out for i in range(1, n + 1))  # every step says what it does before it starts
+    assert "Moving model to device" not in out  # no library chatter
     assert [r.kind for r in runs] == ["capture", "capture", "heads", "sae", "probe", "patching", "circuit", "circuit", "sinks"]
     assert {r.path for r in list_runs(tmp_path)} == {r.path for r in runs}
     assert all(r.status == "complete" for r in runs)

@@ -16,7 +16,6 @@ runs the compute functions and writes the runs with the package's writers
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -150,10 +149,8 @@ def heads_demo_step(ctx: Any) -> list[Run]:
 
 def demo_step(ctx: Any) -> list[Run]:
     """``interp demo``: a small induction known answer (denoising patching, EAP-IG and ACDC circuits)."""
-    t0 = time.perf_counter()
     cfg = InductionCircuitConfig(n_prompts=16, n_adversarial=32, ig_steps=10, methods=("eap-ig", "acdc"),
                                  patching=("denoising",), compare_rankings=False)
     out = run_induction_circuit(cfg, root=ctx.runs_root, device=ctx.device, progress=True, threads=1)
     print("  circuits on toy:induction:\n    " + report(out).replace("\n", "\n    "))
-    print(f"  ({time.perf_counter() - t0:.0f} s)")
     return out["runs"]

@@ -30,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from interp.io import write_atomic, write_json_atomic
+from interp.models.device import move_model
 from interp.models.specs import (  # noqa: F401  (re-exported: where they always were)
     DATA_DIR,
     TOY_DIR,
@@ -165,7 +166,7 @@ def load_toy(name_or_path: str | Path, device: Any = None, dtype: Any = None) ->
         raise ValueError(f"{weights} does not match {path / 'config.json'}: {exc}") from None
     bridge.toy_config = cfg  # keep the task parameters at hand for analyses
     if device is not None or dtype is not None:
-        bridge.to(device=device, dtype=dtype, print_details=False)  # not "Moving model to device" per load
+        move_model(bridge, device, dtype)
     bridge.eval()
     return bridge
 

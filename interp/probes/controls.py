@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from interp.models import model_device
+from interp.models.device import move_model
 from interp.probes.data import ProbeDataError
 
 
@@ -91,7 +92,7 @@ def random_model(model: Any, seed: int = 1) -> Any:
         std = float(getattr(getattr(inner, "config", None), "initializer_range", 0.02) or 0.02)
         reinit_module_weights(inner, seed=seed, std=std)
     device = model_device(model)
-    fresh.to(device)
+    move_model(fresh, device)
     spec = getattr(model, "interp_spec", None)
     fresh.interp_spec = f"random:{spec}" if spec else "random"
     fresh.eval()
