@@ -63,7 +63,8 @@ def capture_step(ctx: DemoContext) -> list[Run]:
 
 DEMO_STEPS: list[str] = ["interp.demo:capture_step", "interp.circuits.pipeline:heads_demo_step",
                          "interp.sae.pipeline:demo_step", "interp.probes.pipeline:demo_step",
-                         "interp.circuits.pipeline:demo_step", "interp.sinks.pipeline:demo_step"]
+                         "interp.circuits.pipeline:demo_step", "interp.sinks.pipeline:demo_step",
+                         "interp.graphs.pipeline:demo_step"]
 
 
 def _step(name: str) -> Any:

@@ -16,7 +16,8 @@ def test_demo_writes_readable_runs(tmp_path, capsys):
     n = len(DEMO_STEPS)
     assert all(f"[{i}/{n}] " in out for i in range(1, n + 1))  # every step says what it does before it starts
     assert "Moving model to device" not in out  # no library chatter
-    assert [r.kind for r in runs] == ["capture", "capture", "heads", "sae", "probe", "patching", "circuit", "circuit", "sinks"]
+    assert [r.kind for r in runs] == ["capture", "capture", "heads", "sae", "probe", "patching", "circuit", "circuit", "sinks",
+                                      "capture", "transcoder", "graph"]
     assert {r.path for r in list_runs(tmp_path)} == {r.path for r in runs}
     assert all(r.status == "complete" for r in runs)
     by_kind = {r.kind: r for r in runs}
@@ -52,6 +53,10 @@ def test_demo_writes_readable_runs(tmp_path, capsys):
     circuits = {r.config["method"]: r.metrics for r in runs if r.kind == "circuit"}
     assert set(circuits) == {"eap-ig", "acdc"}
     assert all(m["prev_to_induction_key_edges"] >= 1 and m["metric_recovered"] > 0.8 for m in circuits.values())
+
+    tc, graph = by_kind["transcoder"], by_kind["graph"]  # transcoders on the toy LM's MLPs, one graph through them
+    assert tc.metrics["fvu_L0"] < 1.0 and tc.metrics["fvu_L1"] < 1.0 and tc.metrics["ce_loss_score"] > 0
+    assert graph.config["transcoders"] == str(tc.path.resolve()) and 0 < graph.metrics["kept_features"] <= graph.metrics["features"]
 
     sinks = by_kind["sinks"]
     assert sinks.model == "minilm" and sinks.read_tensors("sinks")["mass"].shape == (6, 12, 4)

@@ -55,3 +55,36 @@ def graph_pipeline(spec: str | None, transcoders: str | Path, prompt: str, cfg: 
     config = {"model": spec, "transcoders": str(Path(transcoders).resolve()), "prompt": prompt, **asdict(cfg)}
     run = write_graph_run((graph, pruned), spec=spec, config=config, root=root, slug=slug)
     return run, graph
+
+
+DEMO_PROMPT = "It was the best of times, it was the worst of"
+TOYLM_MLP_HOOKS = [h for layer in range(2) for h in (f"blocks.{layer}.ln2.hook_normalized", f"blocks.{layer}.hook_mlp_out")]
+
+
+def demo_step(ctx: Any) -> list[Run]:
+    """``interp demo``: transcoders for the toy LM's MLPs, and the attribution graph of one prompt through them."""
+    from interp.hooks.pipeline import CaptureConfig, capture_run
+    from interp.models import load_model
+    from interp.transcoders.base import TranscoderConfig
+    from interp.transcoders.pipeline import TranscoderRunConfig, train_transcoder_run
+    from interp.transcoders.train import TranscoderTrainConfig
+
+    model = load_model("toy:toylm", device=ctx.device)
+    cap = capture_run(CaptureConfig(model="toy:toylm", hooks=TOYLM_MLP_HOOKS, seq_len=64,
+                                    max_seqs=min(ctx.max_seqs, 128), shuffle_seed=0),
+                      root=ctx.runs_root, slug="demo-toylm-mlp-pairs", model=model)
+    tc = TranscoderConfig(d_in=0, d_out=0, d_sae=512, activation="topk", k=16, skip=True)
+    train = TranscoderTrainConfig(transcoder=tc, total_tokens=300 * 256, batch_size=256, lr=3e-3, seed=0,
+                                  device=ctx.device)
+    tc_run = train_transcoder_run(cap.path, train, TranscoderRunConfig(max_eval_seqs=8), model=model,
+                                  root=ctx.runs_root, slug="demo-toylm-plt")
+    m = tc_run.metrics
+    print(f"  transcoders on toy:toylm: FVU {m['fvu_L0']:.3f} / {m['fvu_L1']:.3f} (layers 0 / 1), replacement "
+          f"model CE-loss score {m['ce_loss_score']:.3f} (held out) -> {tc_run.path}")
+    run, graph = graph_pipeline("toy:toylm", tc_run.path, DEMO_PROMPT, root=ctx.runs_root, slug="demo-toylm-graph",
+                                model=model, progress=False, log=lambda msg: print(f"  {msg}"))
+    g = run.metrics
+    print(f"  graph of {DEMO_PROMPT!r}: top next token {g['top_logit']!r} (p {g['top_prob']:.2f}); "
+          f"{g['kept_features']} of {g['features']} features and {g['kept_edges']} edges carry 80 % / 98 % of the "
+          f"influence -> {run.path}")
+    return [cap, tc_run, run]
