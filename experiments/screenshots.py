@@ -58,7 +58,7 @@ def views(root: Path) -> dict[str, tuple[str, str]]:
         f = run.read_tensors("features")
         feature = int(np.argsort(-f["max_act"].numpy())[min(2, len(f["max_act"]) - 1)])
         out["features"] = (f"features?run={ref('sae')}&feature={feature}", "span.tok")
-    for page, kind in (("sinks", "sinks"), ("circuits", "circuit"), ("probes", "probe")):
+    for page, kind in (("sinks", "sinks"), ("circuits", "circuit"), ("probes", "probe"), ("graphs", "graph")):
         if ref(kind):
             out[page] = (f"{page}?run={ref(kind)}", plot)
     return out
