@@ -65,9 +65,9 @@ def edges(rep: Any, logit_ids: torch.Tensor, logit_pos: int, batch_size: int, pr
     a0 = s.activations()
     emb = s.embed[None].detach().clone().requires_grad_(True)  # [1, pos, d]
     with torch.no_grad():
-        leaves = {L: _layer_constant(rep, L, a0)[None].requires_grad_(True) for L in s.layers}  # [1, pos, d]
+        leaves = {L: rep.mlp_constant(L, a0[None]).float().requires_grad_(True) for L in s.layers}  # [1, pos, d]
     reads: dict[int, torch.Tensor] = {}
-    hooks: list[tuple[str, Any]] = [(h, (lambda v: lambda act, hook: v.to(act.dtype))(v)) for h, v in rep.frozen.items()]
+    hooks = rep.frozen_hooks()
     hooks.append(("blocks.0.hook_resid_pre", lambda act, hook: emb.to(act.dtype)))
     for L in s.layers:
         def read_in(act: torch.Tensor, hook: Any, L: int = L) -> torch.Tensor:
@@ -123,14 +123,3 @@ def edges(rep: Any, logit_ids: torch.Tensor, logit_pos: int, batch_size: int, pr
     if bar is not None:
         bar.close()
     return rows
-
-
-def _layer_constant(rep: Any, layer: int, a: torch.Tensor) -> torch.Tensor:
-    """Layer ``layer``'s MLP-output constant [pos, d] at the prompt: every feature's write + the bias + the error."""
-    s = rep.sources
-    out = rep.tc.bias_out(layer).expand(s.n_pos, -1).clone().float()
-    for src, W in rep.tc.decoders_into(layer):
-        sel = (s.feat_layer == src).nonzero().squeeze(1)
-        if sel.numel():
-            out = out.index_add(0, s.feat_pos[sel], (a[sel, None] * W[s.feat_idx[sel]]).float())
-    return out + s.errors[layer].float()

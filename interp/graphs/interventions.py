@@ -86,7 +86,7 @@ def _live_logits(rep: LocalReplacement, feats: list[int], value: float, logit_po
     s, tc = rep.sources, rep.tc
     masks = {L: tc.encode(L, rep.x_in[L][None]) != 0 for L in tc.layers} if freeze_active else {}
     acts_by: dict[int, torch.Tensor] = {}
-    hooks: list[tuple[str, Any]] = [(h, (lambda v: lambda act, hook: v.to(act.dtype))(v)) for h, v in rep.frozen.items()]
+    hooks = rep.frozen_hooks()
     ft = torch.as_tensor(feats, dtype=torch.long)
     for L in tc.layers:
         sel = ft[s.feat_layer[ft] == L] if ft.numel() else ft

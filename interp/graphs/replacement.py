@@ -209,19 +209,20 @@ class LocalReplacement:
         self.sources = Sources(torch.cat(layer_l), torch.cat(pos_l), torch.cat(idx_l), torch.cat(act_l).float(),
                                errors, embed, list(self.tc.layers), int(self.tokens.shape[1]))
 
+    def frozen_hooks(self, batch: int = 1) -> list[tuple[str, Any]]:
+        """Hooks that pin every attention pattern and norm scale to its value on the prompt (for ``batch`` copies)."""
+        def const(value: torch.Tensor) -> Any:
+            return lambda act, hook: value.expand(batch, *value.shape[1:]).to(act.dtype)
+
+        return [(h, const(v)) for h, v in self.frozen.items()]
+
     def hooks(self, a: torch.Tensor, pre: dict[int, torch.Tensor]) -> list[tuple[str, Any]]:
         """Hooks that make the model the replacement, for a batch of source vectors ``a`` [B, n_src].
 
         ``pre[L]`` is filled with layer L's pre-activations [B, pos, d_sae] as the pass reaches it.
         """
         s, B = self.sources, a.shape[0]
-        hooks: list[tuple[str, Any]] = []
-
-        def const(value: torch.Tensor) -> Any:
-            return lambda act, hook: value.expand(B, *value.shape[1:]).to(act.dtype)
-
-        for h, v in self.frozen.items():
-            hooks.append((h, const(v)))
+        hooks = self.frozen_hooks(B)
         a_emb = a[:, s.n_feat + s.n_err:]  # [B, pos]
         hooks.append(("blocks.0.hook_resid_pre", lambda act, hook: (a_emb[:, :, None] * s.embed).to(act.dtype)))
         x_live: dict[int, torch.Tensor] = {}
@@ -238,7 +239,17 @@ class LocalReplacement:
         return hooks
 
     def _mlp_out(self, tgt: int, a: torch.Tensor, x_live: dict[int, torch.Tensor]) -> torch.Tensor:
-        """Layer ``tgt``'s replaced MLP output [B, pos, d]: features' decoders + bias + skip + error."""
+        """Layer ``tgt``'s replaced MLP output [B, pos, d]: its constant part (:meth:`mlp_constant`) + skip."""
+        out = self.mlp_constant(tgt, a)
+        skip = self.tc.skip(tgt, x_live[tgt])
+        return out if skip is None else out + skip
+
+    def mlp_constant(self, tgt: int, a: torch.Tensor) -> torch.Tensor:
+        """What layer ``tgt``'s MLP output holds besides the skip term, for sources ``a`` [B, n_src]: [B, pos, d].
+
+        The transcoders' bias, every feature's write (its activation times its decoder row, at
+        its own position) and the error node: everything that does not depend on the live input.
+        """
         s, B = self.sources, a.shape[0]
         out = self.tc.bias_out(tgt).expand(B, s.n_pos, -1).clone()
         for src, W in self.tc.decoders_into(tgt):
@@ -247,9 +258,6 @@ class LocalReplacement:
                 # each feature writes a_f * its decoder row at its own position: [B, n_sel, d] added by position
                 rows = a[:, sel, None].to(W.dtype) * W[s.feat_idx[sel]][None]
                 out = out.index_add(1, s.feat_pos[sel], rows)
-        skip = self.tc.skip(tgt, x_live[tgt])
-        if skip is not None:
-            out = out + skip
         a_err = a[:, s.n_feat + s.layers.index(tgt) * s.n_pos: s.n_feat + (s.layers.index(tgt) + 1) * s.n_pos]
         return out + a_err[:, :, None] * s.errors[tgt]
 
