@@ -74,6 +74,11 @@ class TranscoderSet:
         return cls(by_layer, False, layers, {L: by_layer[L].cfg.hook_in for L in layers},
                    {L: by_layer[L].cfg.hook_out for L in layers})
 
+    def widths(self, layer: int) -> tuple[int, int]:
+        """``(d_in, d_out)`` of ``layer``'s transcoder."""
+        m = self.module if self.cross_layer else self.module[layer]
+        return int(m.cfg.d_in), int(m.cfg.d_out)
+
     def pre_acts(self, layer: int, x: torch.Tensor) -> torch.Tensor:
         """Encoder pre-activations [..., d_sae] of ``layer`` from its input ``x`` (affine in x)."""
         return self.module.pre_acts(layer, x) if self.cross_layer else self.module[layer].pre_acts(x)
@@ -183,6 +188,17 @@ class LocalReplacement:
         if absent:
             raise GraphError(f"{type(model).__name__} has no hooks {absent[:4]}: attribution graphs need attention "
                              "patterns, norm scales and the MLP input/output hooks of a TransformerLens model.")
+        n_ctx = getattr(model.cfg, "n_ctx", None)
+        if tokens.shape[1] == 0 or (n_ctx and tokens.shape[1] > n_ctx):
+            raise GraphError(f"The prompt has {tokens.shape[1]} tokens; this model takes 1 to {n_ctx}. "
+                             "Give a non-empty, shorter prompt.")
+        bad = [n for n, p in self.tc.module.named_parameters() if not bool(p.detach().isfinite().all())] \
+            if self.tc.cross_layer else [f"layer {L}: {n}" for L in self.tc.layers
+                                         for n, p in self.tc.module[L].named_parameters()
+                                         if not bool(p.detach().isfinite().all())]
+        if bad:
+            raise GraphError(f"The transcoders hold NaN/inf weights ({', '.join(bad[:4])}): a graph through them would "
+                             "be NaN. Retrain them (or resume from an earlier checkpoint).")
         self._freeze()
 
     @torch.no_grad()
@@ -195,6 +211,13 @@ class LocalReplacement:
         self.logits = res.logits[0].float()  # [pos, vocab] the model's own
         self.frozen = {h: c[h] for h in self.pattern_hooks + self.scale_hooks}
         x_in = {L: c[self.tc.hooks_in[L]][0] for L in self.tc.layers}  # [pos, d_in]
+        for L in self.tc.layers:
+            want = self.tc.widths(L)
+            got_in, got_out = x_in[L].shape[-1], c[self.tc.hooks_out[L]].shape[-1]
+            if (got_in, got_out) != want:
+                raise GraphError(f"Layer {L}'s transcoder maps width {want[0]} -> {want[1]}, but this model's "
+                                 f"{self.tc.hooks_in[L]} has width {got_in} and {self.tc.hooks_out[L]} {got_out}: "
+                                 "these transcoders were trained on another model. Pass the model they were trained on.")
         self.x_in = x_in
         layer_l, pos_l, idx_l, act_l, errors = [], [], [], [], {}
         for L in self.tc.layers:

@@ -185,3 +185,21 @@ def test_identities_hold_for_our_transcoder_classes(toylm, cross_layer, activati
     with torch.no_grad():
         real = toylm(toylm.to_tokens("a b c a b"))[0, -1, g.logit_ids]
     assert torch.allclose(g.values[-g.n_logit:], real, atol=1e-4)
+
+
+def test_bad_input_is_a_named_error(toylm):
+    from interp.transcoders.base import Transcoder, TranscoderConfig
+
+    narrow = [Transcoder(TranscoderConfig(d_in=64, d_out=128, d_sae=32, k=4, hook_in=f"blocks.{L}.ln2.hook_normalized",
+                                          hook_out=f"blocks.{L}.hook_mlp_out", layer=L)) for L in range(2)]
+    with pytest.raises(GraphError, match="maps width 64 -> 128.*trained on another model"):
+        attribute(toylm, narrow, "a b c")
+    with pytest.raises(GraphError, match="500 tokens; this model takes 1 to 128"):
+        attribute(toylm, random_transcoders(toylm), torch.randint(0, 50, (500,)))
+    with pytest.raises(GraphError, match="0 tokens"):
+        attribute(toylm, random_transcoders(toylm), torch.zeros(0, dtype=torch.long))
+    broken = random_transcoders(toylm)
+    with torch.no_grad():
+        broken[1].W_dec[3, 0] = float("nan")
+    with pytest.raises(GraphError, match="NaN/inf weights.*layer 1: W_dec"):
+        attribute(toylm, broken, "a b c")
