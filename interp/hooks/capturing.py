@@ -31,8 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.datasets import TokenizedCorpus, load_texts, tokenize_corpus
-from interp.hooks.hooked import forward
-from interp.io import write_atomic
+from interp.hooks.hooked import hooked_passes
 from interp.hooks.store import (
     DTYPES,
     TOKENS_FILE,
@@ -149,18 +148,6 @@ def keep_mask(inputs: TokenizedCorpus, positions: Any = None, include_bos: bool 
     return keep & sel
 
 
-def _rows(name: str, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """[batch, pos, ...] (or [batch, head, q, k]) -> [rows, d] for the kept positions."""
-    if name.endswith(PER_QUERY_HOOKS) and t.dim() == 4:
-        t = t.permute(0, 2, 1, 3)
-    if t.dim() < 2 or tuple(t.shape[:2]) != tuple(mask.shape):
-        raise ValueError(
-            f"Hook {name!r} gives shape {tuple(t.shape)}, not [batch, pos, ...] = {tuple(mask.shape)}: "
-            "capture stores per-token activations only."
-        )
-    return t[mask.to(t.device)].reshape(int(mask.sum()), -1)
-
-
 def capture(
     model: Any,
     data: Any,
@@ -196,14 +183,6 @@ def capture(
     if total_rows == 0:
         raise ValueError("No token positions selected: check `positions`, `include_bos` and the attention mask.")
 
-    probe = forward(model, inputs.tokens[:1], inputs.attention_mask[:1], names_filter=hooks, stop_after=True).cache
-    row_shape = {}
-    for h in hooks:
-        t = probe[h].permute(0, 2, 1, 3) if h.endswith(PER_QUERY_HOOKS) and probe[h].dim() == 4 else probe[h]
-        _rows(h, probe[h], torch.ones(1, inputs.tokens.shape[1], dtype=torch.bool))  # shape check
-        row_shape[h] = list(t.shape[2:])
-    d = {h: int(np.prod(row_shape[h])) if row_shape[h] else 1 for h in hooks}
-
     if out is None:
         sink: Any = _MemorySink(hooks, store_dtype)
     else:
@@ -213,10 +192,10 @@ def capture(
             "batch_size": batch_size, "tokens_per_shard": tokens_per_shard, "inputs": corpus_digest(inputs),
             "n_seq": int(inputs.tokens.shape[0]), "seq_len": int(inputs.tokens.shape[1]),
         }
-        sink = StoreWriter(Path(out), spec, hooks, d, row_shape, store_dtype, tokens_per_shard, total_rows)
-        tokens_file = Path(out) / TOKENS_FILE
-        if not tokens_file.exists():
-            write_atomic(tokens_file, inputs.save)  # same file mode as the shards (safetensors makes 0600)
+        # Row shapes come from the first batch (no probe pass); a resumed store knows them already.
+        sink = StoreWriter(Path(out), spec, hooks, None, None, store_dtype, tokens_per_shard, total_rows)
+        if not sink.shards or not (Path(out) / TOKENS_FILE).exists():  # a new store: its corpus, in the background
+            sink.write_file(TOKENS_FILE, inputs.save)  # same file mode as the shards (safetensors makes 0600)
         if sink.complete:
             sink.abort()  # nothing to add: just let go of the folder's lock
             return ActivationStore(out)
@@ -228,25 +207,31 @@ def capture(
     skip = done - int(cum[first_batch * batch_size])  # rows of the first batch already on disk
     batches = range(first_batch * batch_size, n_seq, batch_size)
     bar = tqdm(total=total_rows, initial=done, unit="tok", desc="capture", disable=not progress, dynamic_ncols=True)
-    finished = False
+    finished = ran_all = False
+    row_shape: dict[str, list[int]] | None = None
     try:
-        for bi, start in enumerate(batches):
-            if max_batches is not None and bi >= max_batches:
-                break
-            stop = min(start + batch_size, n_seq)
-            m = keep[start:stop]
-            if not bool(m.any()):
-                continue
-            acts = forward(model, inputs.tokens[start:stop], inputs.attention_mask[start:stop], names_filter=hooks,
-                           stop_after=True).cache
-            flat = m.reshape(-1).nonzero().squeeze(1)  # kept rows of the batch, as [batch * pos] row numbers
-            if skip:
-                flat, skip = flat[skip:], 0
-            meta = {"__seq_id": (flat // seq_len + start).int(), "__seq_pos": (flat % seq_len).int(),
-                    "__token_id": inputs.tokens[start:stop].reshape(-1)[flat].int()}
-            sink.append_rows({h: _flat_rows(h, acts[h], m) for h in hooks}, flat, meta)
-            bar.update(int(flat.shape[0]))
-        else:
+        with hooked_passes(model, names_filter=hooks, stop_after=True) as run:  # hooks attached once, not per batch
+            for bi, start in enumerate(batches):
+                if max_batches is not None and bi >= max_batches:
+                    break
+                stop = min(start + batch_size, n_seq)
+                m = keep[start:stop]
+                if not bool(m.any()):
+                    continue
+                acts = run(inputs.tokens[start:stop], inputs.attention_mask[start:stop]).cache
+                if row_shape is None:
+                    row_shape = _row_shapes(hooks, acts, m)
+                    sink.set_shapes({h: int(np.prod(r)) if r else 1 for h, r in row_shape.items()}, row_shape)
+                flat = m.reshape(-1).nonzero().squeeze(1)  # kept rows of the batch, as [batch * pos] row numbers
+                if skip:
+                    flat, skip = flat[skip:], 0
+                meta = {"__seq_id": (flat // seq_len + start).int(), "__seq_pos": (flat % seq_len).int(),
+                        "__token_id": inputs.tokens[start:stop].reshape(-1)[flat].int()}
+                sink.append_rows({h: _flat_rows(h, acts[h], m) for h in hooks}, flat, meta)
+                bar.update(int(flat.shape[0]))
+            else:
+                ran_all = True
+        if ran_all:
             sink.close()
             finished = True
     finally:
@@ -254,8 +239,22 @@ def capture(
             sink.abort()  # the full shards handed over are committed; the partial one is dropped
         bar.close()
     if out is None:
-        return CaptureResult(sink.result(), sink.meta(), row_shape, inputs)
+        return CaptureResult(sink.result(), sink.meta(), row_shape or {}, inputs)
     return ActivationStore(out, verify="read")  # just written: checksums still checked as shards are read
+
+
+def _row_shapes(hooks: list[str], acts: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, list[int]]:
+    """The shape of one row of each hook (``[d_model]``, ``[head, k]`` …), checking each is per-token."""
+    shapes = {}
+    for h in hooks:
+        t = acts[h].permute(0, 2, 1, 3) if h.endswith(PER_QUERY_HOOKS) and acts[h].dim() == 4 else acts[h]
+        if t.dim() < 2 or tuple(t.shape[:2]) != tuple(mask.shape):
+            raise ValueError(
+                f"Hook {h!r} gives shape {tuple(acts[h].shape)}, not [batch, pos, ...] = {tuple(mask.shape)}: "
+                "capture stores per-token activations only."
+            )
+        shapes[h] = list(t.shape[2:])
+    return shapes
 
 
 def _flat_rows(name: str, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -270,6 +269,9 @@ class _MemorySink:
         self.hooks, self.dtype = hooks, dtype
         self.parts: dict[str, list[torch.Tensor]] = {k: [] for k in [*hooks, "__seq_id", "__seq_pos", "__token_id"]}
         self.rows_done = 0
+
+    def set_shapes(self, d: dict[str, int], row_shape: dict[str, list[int]]) -> None:
+        pass
 
     def append_rows(self, src: dict[str, torch.Tensor], index: torch.Tensor, meta: dict[str, torch.Tensor]) -> None:
         for h in self.hooks:

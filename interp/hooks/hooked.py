@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -119,9 +119,30 @@ def forward(
     validated and ``logits_at`` trims at ``unembed.hook_in`` without looking it up
     (reading ``model.hook_dict`` costs tens of microseconds on a TransformerBridge).
     """
+    with hooked_passes(model, fwd_hooks, names_filter=names_filter, stop_after=stop_after, logits_at=logits_at,
+                       clone=clone, grad=grad, check=check) as run:
+        return run(tokens, attention_mask)
+
+
+@contextlib.contextmanager
+def hooked_passes(
+    model: Any,
+    fwd_hooks: Sequence[Hook] = (),
+    *,
+    names_filter: Sequence[str] | str | Callable[[str], bool] | None = None,
+    stop_after: str | bool | None = None,
+    logits_at: torch.Tensor | None = None,
+    clone: bool = False,
+    grad: bool = False,
+    check: bool = True,
+) -> Iterator[Callable[..., ForwardResult]]:
+    """:func:`forward`'s hooks set up once for many passes: yields ``run(tokens, attention_mask)``.
+
+    For a loop over batches (``capture``): the names are checked and the hooks attached
+    once, not per batch. Inside the block gradients are off unless ``grad=True``, between
+    passes too. Each ``run`` returns its own :class:`ForwardResult`.
+    """
     device = model_device(model)
-    tokens = tokens.to(device)
-    kwargs = mask_kwargs(None if attention_mask is None else attention_mask.to(device))
     names = _cache_names(model, names_filter)
     looked_up = check or bool(names)
     hook_dict = getattr(model, "hook_dict", {}) if looked_up else {}
@@ -131,7 +152,7 @@ def forward(
 
         check_hook_names(model, unknown)  # raises HookNameError with the nearest valid names
 
-    cache: dict[str, torch.Tensor] = {}
+    state: dict[str, dict[str, torch.Tensor]] = {"cache": {}}
     by_point: dict[int, list[str]] = {}
     for n in names:
         by_point.setdefault(id(hook_dict[n]), []).append(n)
@@ -140,6 +161,7 @@ def forward(
         def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
             kept = act if grad else act.detach()
             kept = kept.clone() if clone else kept
+            cache = state["cache"]
             for a in aliases:
                 cache[a] = kept
             if stop_after is True and len(cache) == len(names):
@@ -156,19 +178,24 @@ def forward(
     if trims and not stop_after:
         hooks.append(_trim_hook(logits_at))
 
-    logits = None
-    ctx = contextlib.nullcontext() if grad else torch.no_grad()
-    with ctx, model.hooks(fwd_hooks=hooks):
+    def run(tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> ForwardResult:
+        tokens = tokens.to(device)
+        kwargs = mask_kwargs(None if attention_mask is None else attention_mask.to(device))
+        state["cache"] = cache = {}
         try:
             logits = model(tokens, **kwargs)
         except StopForward:
             logits = None
-    if logits is not None and logits_at is not None and not trims:
-        logits = logits[:, logits_at.to(logits.device)]
-    missing = [n for n in names if n not in cache]
-    if missing:
-        raise HookDidNotFire(f"Hooks {missing} never fired during the forward pass; this model does not use them.")
-    return ForwardResult(logits, cache)
+        if logits is not None and logits_at is not None and not trims:
+            logits = logits[:, logits_at.to(logits.device)]
+        missing = [n for n in names if n not in cache]
+        if missing:
+            raise HookDidNotFire(f"Hooks {missing} never fired during the forward pass; this model does not use them.")
+        return ForwardResult(logits, cache)
+
+    ctx = contextlib.nullcontext() if grad else torch.no_grad()
+    with ctx, model.hooks(fwd_hooks=hooks):
+        yield run
 
 
 def cache_hooks(model: Any, tokens: torch.Tensor, hooks: Sequence[str],

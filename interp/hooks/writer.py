@@ -23,7 +23,7 @@ import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -53,7 +53,7 @@ from interp.hooks.shard_image import (
     pwrite_all,
     take_image,
 )
-from interp.io import process_gone, this_process, write_json_atomic
+from interp.io import process_gone, this_process, write_atomic, write_json_atomic
 
 LOCK = ".writer.lock"  # {"pid", "host", "pid_started"} of the process writing the store
 
@@ -90,8 +90,8 @@ class StoreWriter:
     path: Path
     spec: dict[str, Any]
     hooks: list[str]
-    d: dict[str, int]
-    row_shape: dict[str, list[int]]
+    d: dict[str, int] | None  # values per row of each hook; None: set by set_shapes (or a resumed manifest)
+    row_shape: dict[str, list[int]] | None
     dtype: torch.dtype
     tokens_per_shard: int
     planned_rows: int
@@ -105,10 +105,11 @@ class StoreWriter:
         try:
             if (self.path / MANIFEST).exists():
                 self._resume()
+                self._write_manifest()  # the shards kept (a resume may have dropped some)
         except BaseException:
             self._release_lock()
             raise
-        self._write_manifest()
+        # A new store's manifest is first written with its first shard: until then there is nothing to keep.
         self._dtypes = {**{h: self.dtype for h in self.hooks}, **{k: torch.int32 for k in META_KEYS}}
         self._cur: ShardImage | None = None
         self._fill = 0
@@ -137,6 +138,8 @@ class StoreWriter:
             )
         shards = [ShardInfo.from_manifest(s, self.path) for s in old["shards"]]
         self.complete = bool(old.get("complete"))
+        if self.d is None:  # the same spec: the shapes are the earlier capture's (set_shapes checks them)
+            self.d, self.row_shape = dict(old["d"]), dict(old.get("row_shape") or {h: [n] for h, n in old["d"].items()})
         for i, s in enumerate(shards):  # only shards listed in the manifest count
             f = self.path / s.file
             if not f.is_file() or f.stat().st_size != s.bytes:
@@ -150,6 +153,21 @@ class StoreWriter:
         if self._lock is not None:
             self._lock.unlink(missing_ok=True)
             self._lock = None
+
+    def set_shapes(self, d: dict[str, int], row_shape: dict[str, list[int]]) -> None:
+        """Give the row shapes once they are known (``capture`` reads them off its first batch).
+
+        A resumed store already has them: they must agree, or the model behind the same spec
+        has changed (a retrained local checkpoint) and the old shards cannot be continued.
+        """
+        if self.d is None:
+            self.d, self.row_shape = dict(d), {h: list(v) for h, v in row_shape.items()}
+        elif self.d != d:
+            self._release_lock()
+            raise StoreError(
+                f"{self.path} holds rows of {self.d} values per hook, but the model now gives {d}: it changed "
+                "since the capture began. Use a new --out folder, or delete this one to recapture."
+            )
 
     @property
     def rows_done(self) -> int:
@@ -168,6 +186,8 @@ class StoreWriter:
         dtype conversion included); ``meta[key]`` gives one value per added row.
         """
         self._raise_if_failed()
+        if self.d is None:
+            raise RuntimeError("StoreWriter.set_shapes must be called before the first rows are appended.")
         n = int(meta["__seq_id"].shape[0])
         if index is not None:
             index = as_range(index)
@@ -190,15 +210,29 @@ class StoreWriter:
                 end = sh.ends(self._fill)[0]
                 sh.hasher.update(sh.bytes[sh.hashed : end])
                 sh.hashed = end
-            if self._fill == sh.rows:
-                self._submit("commit", sh, sh.rows)
+            if self._fill == sh.rows:  # the last planned shard's commit marks the store complete
+                last = sh.index * self.tokens_per_shard + sh.rows >= self.planned_rows
+                self._submit("last" if last else "commit", sh, sh.rows)
                 self._cur = None
             elif (self._fill - sh.submitted) * sh.bytes_per_row >= WRITE_CHUNK:  # wake the writer once per chunk
                 sh.submitted = self._fill
                 self._submit("rows", sh, self._fill)
 
+    def write_file(self, name: str, write: Callable[[Path], Any]) -> None:
+        """Write a side file of the store (the corpus) atomically on the writer thread, before later shards."""
+        self._pending.append(executor("store-writer").submit(self._side_job, name, write))
+
+    def _side_job(self, name: str, write: Callable[[Path], Any]) -> None:
+        try:
+            write_atomic(self.path / name, write)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = exc
+
     def close(self) -> None:
         """Write the last partial shard, wait for every write, and mark the store complete."""
+        if self.d is None:
+            self.abort()
+            raise RuntimeError("StoreWriter.close before set_shapes: nothing was captured, so nothing is complete.")
         if self._cur is not None and self._fill:
             self._submit("last", self._cur, self._fill)  # its manifest entry marks the store complete
         self._cur = None
@@ -221,7 +255,11 @@ class StoreWriter:
                 cur.fd = None
             if cur is not None:
                 self._tmp(cur.index).unlink(missing_ok=True)
-            self._release_lock()
+            try:
+                if self.d is not None and not (self.path / MANIFEST).exists():  # stopped before the first shard:
+                    self._write_manifest()  # still an (empty, incomplete) store with its spec, resumable
+            finally:
+                self._release_lock()
 
     def _layout(self, rows: int) -> tuple[bytes, list[tuple[str, int, int]]]:
         tensors = {h: (self.dtype, (rows, self.d[h])) for h in self.hooks}

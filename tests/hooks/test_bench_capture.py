@@ -32,6 +32,11 @@ def test_bench_capture_smoke(monkeypatch, tmp_path, capsys):
         assert set(r["seconds"]) == {"cut", "bare", "cache", "capture"}
         assert all(len(v) == reps and min(v) > 0 for v in r["seconds"].values())  # every method timed in every rep
         assert r["capture_vs_cut_paired"]["min"] <= r["capture_vs_cut_paired"]["median"] <= r["capture_vs_cut_paired"]["max"]
+        assert 0 < r["own_work_share"] and r["capture_vs_cut_own_work"] == 1 / (1 + r["own_work_share"])
+    import interp.hooks.capturing as capturing
+    from interp.hooks.hooked import hooked_passes
+
+    assert capturing.hooked_passes is hooked_passes  # the pass timer let go of the module
     (read,) = res["read"]
     assert read["rows"] == real(6) and set(read["seconds"]) == {"checked", "unchecked", "batches_checked", "batches_unchecked"}
     assert all(len(v) == reps for v in read["seconds"].values())

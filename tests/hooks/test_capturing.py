@@ -96,7 +96,7 @@ def test_forward_stops_after_last_needed_hook(tiny_model):
         capture(tiny_model, torch.randint(0, 50, (4, 8)), ["blocks.0.hook_resid_post"], progress=False)
         assert fired == []  # block 2 never ran
         capture(tiny_model, torch.randint(0, 50, (4, 8)), ["blocks.2.hook_resid_post"], batch_size=4, progress=False)
-    assert len(fired) == 2  # the probe batch and the one real batch
+    assert len(fired) == 1  # one pass per batch: row shapes come from the first batch, not a probe pass
 
 
 def test_wrong_hook_name_fails_before_any_work(tiny_model, tmp_path):

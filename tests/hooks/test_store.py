@@ -46,11 +46,6 @@ def pending_batches(rows_done: int, rows_per_seq: int, n_seq: int, batch_size: i
     return [list(range(s, min(s + batch_size, n_seq))) for s in starts if min(s + batch_size, n_seq) * rows_per_seq > rows_done]
 
 
-def without_probe(batches: list[list[int]]) -> list[list[int]]:
-    """Drop capture's one-sequence shape probe (a forward of sequence 0 before the batches), if present."""
-    return batches[1:] if batches and batches[0] == [0] else batches
-
-
 def stamp(path: Path, shards: list[str]) -> dict[str, tuple[int, int]]:
     """Set each shard's mtime to a marker in the past; return {file: (inode, mtime_ns)} to compare after a resume."""
     out = {}
@@ -94,7 +89,7 @@ def test_resume_after_partial_capture_is_byte_identical(tiny_model, tmp_path):
     seen = record_forwards(tiny_model)
     capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "part", tokens_per_shard=70, progress=False)
     # only the batches past the committed rows ran: sequences 6-19 (140 rows = 8.75 sequences done), not 0-5
-    ran = without_probe(seq_ids(seen, tokens))
+    ran = seq_ids(seen, tokens)
     assert ran == pending_batches(140, 16, 20, 6) == [list(range(6, 12)), list(range(12, 18)), [18, 19]]
     untouched(tmp_path / "part", before)  # the committed shards were kept, not rewritten
     assert _files(tmp_path / "part") == _files(tmp_path / "full")
@@ -105,6 +100,31 @@ def test_different_settings_refuse_to_overwrite(tiny_model, tmp_path):
     capture(tiny_model, tokens, HOOKS, out=tmp_path / "s", progress=False)
     with pytest.raises(StoreError, match="different settings"):
         capture(tiny_model, tokens, HOOKS[:1], out=tmp_path / "s", progress=False)
+
+
+def test_a_capture_stopped_before_its_first_shard_leaves_nothing_to_mix_up(tiny_model, tmp_path):
+    """Killed before its first shard: no manifest, so a capture of other data into the folder starts afresh."""
+    first, other = _tokens(), (_tokens() + 1) % 50
+    capture(tiny_model, first, HOOKS, batch_size=6, out=tmp_path / "s", tokens_per_shard=1000, progress=False,
+            max_batches=1)
+    (tmp_path / "s" / "manifest.json").unlink()  # as a kill before the first shard leaves it: the corpus, no manifest
+    store = capture(tiny_model, other, HOOKS, batch_size=6, out=tmp_path / "s", tokens_per_shard=1000, progress=False)
+    assert torch.equal(store.corpus()["tokens"], other)
+    assert torch.equal(store.meta()["token_id"], other.reshape(-1))
+
+
+def test_resume_refuses_a_model_that_changed_shape(tiny_model, tmp_path):
+    """Same spec, other row width (a local checkpoint retrained wider): the old shards cannot be continued."""
+    tokens = _tokens()
+    part = capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "s", tokens_per_shard=70,
+                   progress=False, max_batches=2)
+    m = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    m["d"][HOOKS[0]] *= 2
+    (tmp_path / "s" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(StoreError, match="changed since the capture began"):
+        capture(tiny_model, tokens, HOOKS, batch_size=6, out=tmp_path / "s", tokens_per_shard=70, progress=False)
+    assert sorted(p.name for p in (tmp_path / "s").iterdir() if p.name.startswith("shard")) == [s.file for s in part.shards]
+    assert not (tmp_path / "s" / ".writer.lock").exists()
 
 
 KILL_SCRIPT = """
@@ -152,7 +172,7 @@ def test_killed_capture_resumes_byte_identical(tmp_path):
     assert _run_capture_subprocess(killed, 0.0, log).wait(timeout=120) == 0
     leftovers = {p.name for p in killed.iterdir()} - {p.name for p in full.iterdir()}
     assert not leftovers or all(n.endswith(".tmp") for n in leftovers)
-    ran = without_probe([[int(i) for i in line.split()] for line in log.read_text().splitlines()])
+    ran = [[int(i) for i in line.split()] for line in log.read_text().splitlines()]
     done = sum(s["rows"] for s in manifest["shards"])
     assert ran == pending_batches(done, 16, 40, 4) and len(ran) < 10  # only the batches after the committed rows
     untouched(killed, before)  # the shards committed before the kill were kept, not rewritten
