@@ -43,6 +43,8 @@ PAGE_FOR_KIND = {
     "fourier": "views/probes.py",
     "heads": "views/attention.py",
     "graph": "views/graphs.py",
+    "superposition": "views/superposition.py",
+    "transcoder": "views/features.py",  # one feature set per layer
 }
 
 

@@ -1,8 +1,9 @@
 """The interp dashboard: ``interp dashboard`` (or ``streamlit run apps/dashboard.py``).
 
 A multipage Streamlit app over the runs folder ($INTERP_RUNS, default ./runs):
-Runs (the registry), Features (SAE runs), Attention (any model, live), Sinks,
-Circuits (circuit discovery and patching runs), Graphs (attribution graphs) and Probes. Each page is a script in
+Runs (the registry), Features (SAE and transcoder runs), Attention (any model, live), Sinks,
+Circuits (circuit discovery and patching runs), Graphs (attribution graphs), Probes and Superposition (toy
+  models of superposition). Each page is a script in
 apps/views/ (not pages/, which Streamlit would also auto-register as pages); the
 shared pieces (run picker, URL state, caching, error display) are in apps/common.py;
 every figure comes from ``interp.viz`` so notebooks draw the same.
@@ -26,6 +27,7 @@ pages = {
         st.Page("views/circuits.py", title="Circuits", icon=":material/hub:", url_path="circuits"),
         st.Page("views/graphs.py", title="Graphs", icon=":material/account_tree:", url_path="graphs"),
         st.Page("views/probes.py", title="Probes", icon=":material/show_chart:", url_path="probes"),
+        st.Page("views/superposition.py", title="Superposition", icon=":material/hexagon:", url_path="superposition"),
     ],
 }
 nav = st.navigation(pages)
