@@ -1,4 +1,4 @@
-"""Live computations for the pages: a model + SAE on the user's text, a prompt's attention patterns.
+"""Live computations for the pages: a model + SAE (or transcoder) on the user's text, a prompt's attention patterns.
 
 These are the only places the dashboard runs a model. Models and SAEs are cached
 with ``st.cache_resource`` (one copy per server), results with ``st.cache_data``.
@@ -41,10 +41,31 @@ def encode_tokens(run: Run, text: str, max_len: int = 256) -> tuple[Any, torch.T
     return m, corpus.tokens[:1, :n]
 
 
-def feature_on_text(run: Run, text: str) -> tuple[list[str], np.ndarray]:
-    """Token strings [pos] and every latent on every token [pos, d_sae] of ``text``, for an ``sae`` run."""
+@st.cache_resource(show_spinner="Loading the transcoders…", max_entries=4)
+def transcoders(path: str, mtime: tuple[float, float]) -> Any:
+    """A ``transcoder`` run's models (interp.transcoders.load_transcoders)."""
+    from interp.transcoders import load_transcoders
+
+    return load_transcoders(path)
+
+
+def feature_on_text(run: Run, text: str, layer: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Token strings [pos] and every latent on every token [pos, d_sae] of ``text``, for an ``sae`` run, or for
+    ``layer``'s latents of a ``transcoder`` run (read from that layer's MLP input)."""
     from interp.hooks import capture
 
+    if run.kind == "transcoder":
+        from interp.transcoders.features import TranscoderLatents
+
+        latents = TranscoderLatents(transcoders(str(run.path), common.stamp(run, "transcoders")), int(layer))
+        hook = latents.cfg.hook
+        if not hook:
+            raise ValueError(f"run {run.name}'s layer {layer} transcoder names no input hook, so its input is unknown.")
+        m, tokens = encode_tokens(run, text)
+        acts = capture(m, tokens, [hook], progress=False).acts[hook].float()  # [pos, d_in]
+        with torch.no_grad():
+            z = latents.encode(acts.to(next(latents.parameters()).device))  # [pos, d_sae]
+        return common.token_strings(m.tokenizer, tokens[0].tolist()), z.float().cpu().numpy()
     hook = run.config.get("hook")
     if not hook:
         raise ValueError(f"run {run.name} has no 'hook' in its config, so the SAE's input is unknown.")

@@ -12,6 +12,11 @@ Transcoders: ``--transcoder RUN`` (a ``transcoder`` run), else random TopK trans
 (``--d-sae``, ``--k``): the cost of a graph depends on the number of active features and
 the model, not on whether the transcoders were trained.
 
+It also reports **transcoder training samples/s against the FLOP limit** at this model's
+width (d_in = d_out = d_model, ``--d-sae``, ``--k``, ``--train-batch``): a per-layer transcoder
+and a CLT over every layer, with the matmul peak measured in the same run
+(``experiments/bench_transcoders.py``, which has the FLOP counts; ``--train-steps 0`` skips it).
+
     python experiments/bench_graphs.py
     python experiments/bench_graphs.py --tokens 32 --k 8
 """
@@ -30,6 +35,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_transcoders
 
 
 def random_transcoders(model, d_sae: int, k: int, seed: int = 1234) -> list:
@@ -76,8 +82,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--d-sae", type=int, default=1024)
     ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--train-steps", type=int, default=10, help="timed transcoder training steps (0: skip training)")
+    ap.add_argument("--train-batch", type=int, default=1024)
+    ap.add_argument("--train-reps", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default; on a busy "
+                                                           "2-core machine 1 avoids a spin-waiting second thread)")
     ap.add_argument("--runs", default=None)
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from interp.datasets import load_texts
     from interp.graphs.attribute import AttributionConfig, attribute, estimate, naive_edges
@@ -119,8 +132,22 @@ def main(argv: list[str] | None = None) -> dict:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {args.model} | {res['tokens']} | {res['features']} | {res['targets']} | {t_batched:.2f} | {t_naive:.2f} "
           f"| **{res['speedup']:.1f}x** | {diff:.1e} | {res['peak_rss_growth_mib']:.0f} | {res['estimate_mib']:.0f} |")
+    train = None
+    if args.train_steps:
+        import bench_transcoders
+
+        targs = bench_transcoders.parser().parse_args(
+            ["--d-in", str(model.cfg.d_model), "--d-out", str(model.cfg.d_model), "--d-sae", str(args.d_sae), "--k",
+             str(args.k), "--batch", str(args.train_batch), "--steps", str(max(2, args.train_steps)), "--reps",
+             str(args.train_reps), "--clt-layers", str(model.cfg.n_layers)])
+        train = bench_transcoders.measure(targs, log=lambda s: None)
+        print()
+        print(bench_transcoders.table(train, targs))
+        res.update({f"train_{k}": v for k, v in train["metrics"].items()})
     with start_run("bench", {**vars(args)}, slug="bench-graphs", root=args.runs) as run:
         run.metrics.update(res)
+        if train is not None:
+            run.write_json("train", train)
     print(f"run: {run.path}")
     return res
 

@@ -57,6 +57,7 @@ def test_demo_writes_readable_runs(tmp_path, capsys):
     tc, graph = by_kind["transcoder"], by_kind["graph"]  # transcoders on the toy LM's MLPs, one graph through them
     assert tc.metrics["fvu_L0"] < 1.0 and tc.metrics["fvu_L1"] < 1.0 and tc.metrics["ce_loss_score"] > 0
     assert graph.config["transcoders"] == str(tc.path.resolve()) and 0 < graph.metrics["kept_features"] <= graph.metrics["features"]
+    assert {"features_L0", "features_L1", "vocab"} <= set(tc.artifacts)  # the Features page opens the graph's latents
 
     sinks = by_kind["sinks"]
     assert sinks.model == "minilm" and sinks.read_tensors("sinks")["mass"].shape == (6, 12, 4)

@@ -1,9 +1,13 @@
-"""Features: browse an SAE run's latents the way sae_vis / Neuronpedia show them.
+"""Features: browse an SAE's or a transcoder's latents the way sae_vis / Neuronpedia show them.
 
 Reads the run's ``features`` (safetensors), ``features_meta`` and ``vocab`` (when the model has a tokenizer) artifacts
 (docs/runs.md, kind ``sae``) - no model needed - and, for "try your own text", loads
-the model and the run's ``sae`` folder to compute the latent live.
+the model and the run's ``sae`` folder to compute the latent live. A ``transcoder`` run has one
+feature set per layer (``features_L<l>``, ``features_meta_L<l>``): a layer picker chooses it, and
+the URL's ``layer`` (which the Graphs page's feature links set) opens it.
 """
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -17,7 +21,7 @@ from interp.viz.sae import activation_histogram, context_html, density_histogram
 REQUIRED = ["density", "max_act", "top_value", "top_tokens", "top_acts"]
 
 st.title("Features")
-run = common.select_run(["sae"], "SAE run")
+run = common.select_run(["sae", "transcoder"], "SAE or transcoder run")
 if run is None:
     st.stop()
 
@@ -46,16 +50,53 @@ def show_contexts(tokens, acts, values, vocab, scale, centre, limit):
         st.caption("no examples")
 
 
-with common.guard(f"SAE run {run.name}"):
-    f = common.tensors(run, "features", REQUIRED)
-    meta = common.json_artifact(run, "features_meta")
+def feature_layers(run) -> list[int]:
+    """The layers a transcoder run has feature dashboards for (its ``features_L<l>`` artifacts), in order."""
+    return sorted(int(m.group(1)) for k in run.artifacts if (m := re.fullmatch(r"features_L(\d+)", k)))
+
+
+def pick_layer(run) -> int | None:
+    """A transcoder run's layer: the picker, defaulting to the URL's ``layer``; None (and a hint) without dashboards."""
+    layers = feature_layers(run)
+    if not layers:
+        st.info(f"Transcoder run {plain(run.name)} has no feature dashboards yet; compute them with "
+                f"`interp transcoder features --run` {plain(run.path)}.")
+        return None
+    if st.session_state.get("layer") not in layers:
+        wanted = common.qp_int("layer", layers[0], 0)
+        st.session_state["layer"] = wanted if wanted in layers else layers[0]
+    layer = int(st.selectbox("layer", layers, key="layer", help="each layer's transcoder latents are one feature set"))
+    common.qp_set(layer=layer)
+    return layer
+
+
+transcoder = run.kind == "transcoder"
+if transcoder:
+    layer = pick_layer(run)
+    if layer is None:
+        st.stop()
+    suffix = f"_L{layer}"
+else:
+    common.qp_set(layer=None)
+    layer, suffix = None, ""
+
+with common.guard(f"{run.kind} run {run.name}"):
+    f = common.tensors(run, "features" + suffix, REQUIRED)
+    meta = common.json_artifact(run, "features_meta" + suffix)
     vocab = [str(s) for s in common.json_artifact(run, "vocab", holds=list)] if "vocab" in run.artifacts else None
     d_sae = int(f["density"].shape[0])
     centre = int(meta.get("ctx_left", 0))
-    common.metric_row(run.metrics, ["l0", "fvu", "explained_variance", "dead_frac", "ce_loss_score", "kl",
-                                    "downstream_cos"])
-    st.caption(f"{plain(run.model)} · {plain(run.config.get('hook', meta.get('hook')))} · "
-               f"{plain(run.config.get('arch', '?'))} · d_sae {d_sae} · "
+    if transcoder:
+        common.metric_row(run.metrics, [f"{k}_L{layer}" for k in ("fvu", "l0", "dead_frac", "dense_frac")]
+                          + ["ce_loss_score", "kl"])
+        what = (f"{plain(run.config.get('kind', '?'))} {plain(run.config.get('activation', '?'))} transcoder, "
+                f"layer {layer}")
+    else:
+        common.metric_row(run.metrics, ["l0", "fvu", "explained_variance", "dead_frac", "ce_loss_score", "kl",
+                                        "downstream_cos"])
+        what = plain(run.config.get('arch', '?'))
+    hook = meta.get("hook") if transcoder else run.config.get("hook", meta.get("hook"))
+    st.caption(f"{plain(run.model)} · {plain(hook)} · {what} · d_sae {d_sae} · "
                f"{plain(meta.get('n_tokens', '?'))} tokens analysed")
     common.show_config(run)
 
@@ -130,7 +171,8 @@ with common.guard(f"SAE run {run.name}"):
                     show_contexts(qt[q], qa[q], values, vocab, mx, centre, qt.shape[1])
 
         if all(k in f for k in ("logit_pos_ids", "logit_pos_vals", "logit_neg_ids", "logit_neg_vals")):
-            st.markdown("#### Logit effects (W_dec · W_U)")
+            st.markdown("#### Logit effects (" + ("what it writes to the residual stream · W_U" if transcoder
+                                                  else "W_dec · W_U") + ")")
             name = lambda ids: [tok(vocab, t) for t in ids]  # noqa: E731
             common.chart(st, logit_effects(name(f["logit_pos_ids"][i]), f["logit_pos_vals"][i],
                                           name(f["logit_neg_ids"][i]), f["logit_neg_vals"][i]), key="logits")
@@ -153,13 +195,13 @@ with common.guard(f"SAE run {run.name}"):
     st.subheader("Try your own text")
     text = st.text_area("text", "It is a truth universally acknowledged, that a single man in possession of a good "
                         "fortune, must be in want of a wife.", key="own_text")
-    clicked = st.button("Run the model and SAE on it", key="own_go")
-    if clicked or st.session_state.get("own_result_for") == (run.name, text):
+    clicked = st.button("Run the model and " + ("transcoder" if transcoder else "SAE") + " on it", key="own_go")
+    if clicked or st.session_state.get("own_result_for") == (run.name, layer, text):
         with common.guard("the live activations"):
             from live import feature_on_text
 
-            toks, acts = feature_on_text(run, text)  # [pos] strings, [pos, d_sae]
-            st.session_state["own_result_for"] = (run.name, text)
+            toks, acts = feature_on_text(run, text, layer)  # [pos] strings, [pos, d_sae]
+            st.session_state["own_result_for"] = (run.name, layer, text)
             st.markdown(f"Feature {i} on your text (max {acts[:, i].max():.3f}):")
             st.html(tokens_html(toks, acts[:, i], scale=mx or None))
             top = np.argsort(-acts.max(0))[:10]

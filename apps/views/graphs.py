@@ -122,6 +122,9 @@ def _feature_link(run, layer: int, idx: int) -> None:
     elif common.PAGE_FOR_KIND.get(match.kind) != FEATURES_PAGE:
         st.caption(f"Feature {idx} of layer {layer} is in the {plain(match.kind)} run {plain(match.name)}, "
                    "which the Features page does not show.")
+    elif match.kind == "transcoder" and f"features_L{layer}" not in match.artifacts:
+        st.caption(f"The transcoder run {plain(match.name)} has no feature dashboards for layer {layer}; "
+                   f"compute them (`interp transcoder features --run` {plain(match.path)}) to open feature {idx} there.")
     else:
         st.page_link(FEATURES_PAGE, label=f"Open feature {idx} on the Features page →",
                      icon=":material/arrow_forward:",

@@ -25,6 +25,13 @@ the store's size:
 * *logit effects*: ``W_dec · W_U`` (causal LMs, residual-stream SAEs); *neighbours*:
   top decoder cosines.
 
+Any dictionary of latents works, not only an SAE (:class:`Latents`): it needs ``encode``
+(raw activations of ``hook`` in, latents out), ``d_in``, ``d_sae``, ``parameters()`` and a
+``W_dec`` [d_sae, d_write] saying what a unit of each latent writes (for the logit effects and
+neighbours), with ``cfg.input_scale`` (default 1) dividing it back to raw units, and
+``cfg.hook`` / ``cfg.model`` as defaults. A transcoder's latents read the MLP input and write
+the MLP output; :mod:`interp.transcoders.features` adapts them to this shape.
+
 :func:`save_features` writes the ``sae`` run artifacts exactly as docs/runs.md
 specifies (``features.safetensors``, ``features.json``, ``vocab.json``).
 """
@@ -33,14 +40,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Protocol
 
 import torch
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from interp.io import write_atomic, write_json_atomic
-from interp.sae.base import SAE
 
 FEATURES_FILE = "features.safetensors"
 META_FILE = "features.json"
@@ -59,6 +65,23 @@ class FeatureConfig:
     n_neighbours: int = 8  # nearest latents by decoder cosine
     batch_size: int = 2048  # rows per step of the streaming pass
     seed: int = 0  # for the interval examples' random keys
+
+
+class Latents(Protocol):
+    """What :func:`compute_features` needs of a dictionary (an :class:`~interp.sae.base.SAE` is one)."""
+
+    d_in: int  # width of the activations read
+    d_sae: int  # number of latents
+    W_dec: torch.Tensor  # [d_sae, d_write] what a unit of each latent writes (÷ cfg.input_scale: raw units)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...  # [n, d_in] raw -> [n, d_sae]
+
+    def parameters(self) -> Iterator[torch.Tensor]: ...
+
+
+def _cfg(sae: Latents, key: str, default: Any = None) -> Any:
+    """``sae.cfg.<key>`` where the dictionary has it (an SAE's hook / model / input_scale), else ``default``."""
+    return getattr(getattr(sae, "cfg", None), key, default)
 
 
 @dataclass
@@ -202,7 +225,7 @@ def _quantile_examples(st: _Stream, n_q: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 @torch.no_grad()
-def context_windows(sae: SAE, store: Any, hook: str, rows: torch.Tensor, latents: torch.Tensor, ctx_left: int,
+def context_windows(sae: Latents, store: Any, hook: str, rows: torch.Tensor, latents: torch.Tensor, ctx_left: int,
                     ctx_right: int, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and latent values around example rows: ``(tokens [m, ctx], acts [m, ctx])``.
 
@@ -243,9 +266,9 @@ def context_windows(sae: SAE, store: Any, hook: str, rows: torch.Tensor, latents
 
 
 @torch.no_grad()
-def logit_effects(sae: SAE, W_U: torch.Tensor, n: int, chunk: int = 1024) -> dict[str, torch.Tensor]:
+def logit_effects(sae: Latents, W_U: torch.Tensor, n: int, chunk: int = 1024) -> dict[str, torch.Tensor]:
     """Top ``n`` positive and negative entries of each latent's direct logit effect ``W_dec · W_U``."""
-    W_dec = (sae.W_dec.detach().float() / sae.cfg.input_scale).cpu()  # effect of a unit latent on raw activations
+    W_dec = (sae.W_dec.detach().float() / _cfg(sae, "input_scale", 1.0)).cpu()  # effect of a unit latent on raw activations
     W_U = W_U.detach().float().cpu()
     n = min(n, W_U.shape[1])
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("logit_pos_ids", "logit_pos_vals", "logit_neg_ids", "logit_neg_vals")}
@@ -261,7 +284,7 @@ def logit_effects(sae: SAE, W_U: torch.Tensor, n: int, chunk: int = 1024) -> dic
 
 
 @torch.no_grad()
-def decoder_neighbours(sae: SAE, n: int, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+def decoder_neighbours(sae: Latents, n: int, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ids, cos) [d_sae, n]``: the latents whose decoder rows point closest to each latent's."""
     W = sae.W_dec.detach().float().cpu()
     W = W / W.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -292,7 +315,7 @@ def vocab_strings(tokenizer: Any, d_vocab: int) -> list[str]:
 
 
 def unembedding(model: Any, d_in: int) -> torch.Tensor | None:
-    """``W_U`` [d_model, d_vocab] when the SAE's activations live where it applies (causal LM residual stream)."""
+    """``W_U`` [d_model, d_vocab] when the latents write where it applies (a causal LM's residual stream, ``d_in`` wide)."""
     from interp.sae.evaluation import is_causal_lm
 
     if model is None or not is_causal_lm(model):
@@ -305,11 +328,12 @@ def unembedding(model: Any, d_in: int) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def compute_features(sae: SAE, store: Any, hook: str | None = None, model: Any = None,
+def compute_features(sae: Latents, store: Any, hook: str | None = None, model: Any = None,
                      cfg: FeatureConfig | None = None, progress: bool = True) -> Features:
-    """Everything the dashboard shows about each latent of ``sae`` over ``store`` (see module doc)."""
+    """Everything the dashboard shows about each latent of ``sae`` (an SAE or any :class:`Latents`) over
+    ``store`` (see module doc)."""
     cfg = cfg or FeatureConfig()
-    hook = hook or sae.cfg.hook or (store.hooks[0] if len(store.hooks) == 1 else None)
+    hook = hook or _cfg(sae, "hook") or (store.hooks[0] if len(store.hooks) == 1 else None)
     if hook is None or hook not in store.hooks:
         raise ValueError(f"Say which hook of {store.path} the SAE reads (hook=); it holds {store.hooks}.")
     if store.d[hook] != sae.d_in:
@@ -352,11 +376,11 @@ def compute_features(sae: SAE, store: Any, hook: str | None = None, model: Any =
         "quantile_value": q_vals,
         "top_rows": st.top_row,
     }
-    W_U = unembedding(model, sae.d_in)
+    W_U = unembedding(model, int(sae.W_dec.shape[1]))  # where the latents write (an SAE: its d_in)
     if W_U is not None:
         tensors.update(logit_effects(sae, W_U, cfg.n_logit))
     tensors["neighbour_ids"], tensors["neighbour_cos"] = decoder_neighbours(sae, cfg.n_neighbours)
-    meta = {"model": sae.cfg.model or store.model, "hook": hook, "d_sae": d, "n_top": cfg.n_top,
+    meta = {"model": _cfg(sae, "model") or store.model, "hook": hook, "d_sae": d, "n_top": cfg.n_top,
             "ctx_left": cfg.ctx_left, "ctx_right": cfg.ctx_right, "n_quantiles": cfg.n_quantiles,
             "n_tokens": n, "has_logits": W_U is not None, "n_per_quantile": cfg.n_per_quantile,
             "n_bins": cfg.n_bins, "store": str(store.path), "config": asdict(cfg)}

@@ -22,7 +22,8 @@ Modules: ``base`` (:class:`Transcoder`, :class:`TranscoderConfig`), ``clt``
 (:class:`CrossLayerTranscoder`, :class:`CLTConfig`), ``common`` (the shared nonlinearities),
 ``data`` (paired rows), ``train`` (:func:`train_transcoders`), ``evaluate``
 (:func:`evaluate_transcoders`, the replacement model), ``io`` (:func:`load_transcoders`),
-``pipeline`` (:func:`train_transcoder_run`, :func:`write_transcoder_run`), ``cli``.
+``features`` (:func:`transcoder_features`: the Features page's dashboards of each layer's latents),
+``pipeline`` (:func:`train_transcoder_run`, :func:`write_transcoder_run`, :func:`features_transcoder_run`), ``cli``.
 """
 
 from interp._lazy import lazy_exports
@@ -35,12 +36,14 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), {
     "interp.transcoders.evaluate": ["TranscoderEval", "evaluate_transcoders", "replacement_hooks", "replacement_metrics"],
     "interp.transcoders.io": ["TranscoderIOError", "load_transcoder", "load_transcoders", "save_transcoder",
                               "save_transcoders"],
-    "interp.transcoders.pipeline": ["TranscoderRunConfig", "TranscoderRunResult", "train_transcoder_run",
-                                    "write_transcoder_run"],
+    "interp.transcoders.features": ["TranscoderLatents", "transcoder_features", "write_transcoder_features"],
+    "interp.transcoders.pipeline": ["TranscoderRunConfig", "TranscoderRunResult", "features_transcoder_run",
+                                    "train_transcoder_run", "write_transcoder_run"],
 })
 
 __all__ = ["CLTConfig", "CrossLayerTranscoder", "TensorPairs", "Transcoder", "TranscoderConfig", "TranscoderEval",
-           "TranscoderIOError", "TranscoderRunConfig", "TranscoderRunResult", "TranscoderTrainConfig",
-           "TranscoderTrainResult", "evaluate_transcoders", "layer_hooks", "load_transcoder", "load_transcoders",
-           "replacement_hooks", "replacement_metrics", "save_transcoder", "save_transcoders", "train_transcoder_run",
-           "write_transcoder_run"]
+           "TranscoderIOError", "TranscoderLatents", "TranscoderRunConfig", "TranscoderRunResult",
+           "TranscoderTrainConfig", "TranscoderTrainResult", "evaluate_transcoders", "features_transcoder_run",
+           "layer_hooks", "load_transcoder", "load_transcoders", "replacement_hooks", "replacement_metrics",
+           "save_transcoder", "save_transcoders", "train_transcoder_run", "transcoder_features",
+           "write_transcoder_features", "write_transcoder_run"]

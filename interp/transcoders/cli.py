@@ -1,8 +1,9 @@
-"""``interp transcoder train``: per-layer or cross-layer transcoders from a capture, as a ``transcoder`` run.
+"""``interp transcoder train | features``: transcoders from a capture as a ``transcoder`` run; their feature dashboards.
 
     interp capture --model toy:toylm --hooks blocks.0.ln2.hook_normalized blocks.0.hook_mlp_out \\
                    blocks.1.ln2.hook_normalized blocks.1.hook_mlp_out
     interp transcoder train --store RUN [--layers 0 1] [--cross-layer] [--d-sae 1024] [--k 16] [--skip]
+    interp transcoder features --run TRANSCODER_RUN [--store RUN] [--layers 0]   # (train computes them already)
 
 Imports nothing heavy until a command runs (``interp --help`` stays fast).
 """
@@ -39,9 +40,29 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     t.add_argument("--held-out", type=fraction, default=0.1, help="fraction of sequences held out for evaluation")
     t.add_argument("--eval-seqs", type=positive_int, default=64, help="held-out sequences run through the replacement model")
     t.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
+    t.add_argument("--no-features", action="store_true", help="skip the feature dashboards (add them later with "
+                                                               "`interp transcoder features`)")
     t.add_argument("--model", help="model the replacement model runs (default: the store's)")
-    t.add_argument("--device", default=None)
+    f = ss.add_parser("features", parents=parents, help="per-latent contexts, histograms, logit effects of each "
+                                                         "layer's latents, added to the run (the Features page)")
+    f.add_argument("--run", required=True, help="transcoder run folder")
+    f.add_argument("--store", help="capture run / store holding each layer's MLP input (default: the run's own)")
+    f.add_argument("--model", help="model spec for logit effects and token strings (default: the run's)")
+    f.add_argument("--layers", type=nonneg_int, nargs="+", help="layers to analyse (default: all)")
+    for q in (t, f):
+        q.add_argument("--n-top", type=positive_int, default=10, help="top contexts per latent (default 10)")
+        q.add_argument("--ctx", type=nonneg_int, nargs=2, default=[8, 4], metavar=("LEFT", "RIGHT"),
+                       help="context tokens before / after (default 8 4)")
+        q.add_argument("--n-quantiles", type=positive_int, default=5, help="activation intervals per latent (default 5)")
+        q.add_argument("--device", default=None)
     t.set_defaults(func=cmd_train)
+    f.set_defaults(func=cmd_features)
+
+
+def _feature_cfg(args: argparse.Namespace) -> Any:
+    from interp.sae.features import FeatureConfig
+
+    return FeatureConfig(n_top=args.n_top, ctx_left=args.ctx[0], ctx_right=args.ctx[1], n_quantiles=args.n_quantiles)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -54,8 +75,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     train = TranscoderTrainConfig(transcoder=tc, layers=args.layers, cross_layer=args.cross_layer,
                                   expansion=args.expansion, total_tokens=args.tokens, batch_size=args.batch_size,
                                   lr=args.lr, seed=args.seed, device=args.device)
-    cfg = TranscoderRunConfig(held_out=args.held_out, evaluate=not args.no_eval, max_eval_seqs=args.eval_seqs)
+    cfg = TranscoderRunConfig(held_out=args.held_out, evaluate=not args.no_eval, max_eval_seqs=args.eval_seqs,
+                              features=not args.no_features, feature=_feature_cfg(args))
     run = train_transcoder_run(args.store, train, cfg, model=args.model, root=args.runs, device=args.device)
     print(json.dumps(summary(run)))
+    print(f"run: {run.path}")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from interp.transcoders.pipeline import features_transcoder_run
+
+    run = features_transcoder_run(args.run, args.store, feature=_feature_cfg(args), model=args.model,
+                                  layers=args.layers, device=args.device)
+    layers = sorted(int(k[len("features_L"):]) for k in run.artifacts if k.startswith("features_L"))
+    print(json.dumps({"layers": layers, "features_seconds": run.metrics.get("features_seconds")}))
     print(f"run: {run.path}")
     return 0

@@ -3,23 +3,28 @@
 :func:`train_transcoder_run` trains (:func:`~interp.transcoders.train.train_transcoders`) on all
 but the last ``held_out`` fraction of the store's sequences, evaluates on those
 (:func:`~interp.transcoders.evaluate.evaluate_transcoders`: per-layer FVU, L0, dead / dense, and
-the replacement model's CE-loss score and KL) and records everything with
-:func:`write_transcoder_run` as docs/runs.md specifies. ``interp transcoder train`` calls it.
+the replacement model's CE-loss score and KL), computes every layer's feature dashboards over the
+whole store (:func:`~interp.transcoders.features.transcoder_features`, what the Features page shows)
+and records everything with :func:`write_transcoder_run` as docs/runs.md specifies. ``interp
+transcoder train`` calls it; :func:`features_transcoder_run` (``interp transcoder features``) adds
+the dashboards to a run written without them.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from interp.hooks.pipeline import open_store
-from interp.runs import Run, start_run
+from interp.runs import Run, RunError, load_run, start_run
 from interp.sae.evaluation import density_histogram
+from interp.sae.features import FeatureConfig, Features
 from interp.transcoders.clt import CrossLayerTranscoder
 from interp.transcoders.evaluate import TranscoderEval, evaluate_transcoders, hooks_of
-from interp.transcoders.io import CFG_FILE, MODELS_DIR, WEIGHTS_FILE, model_dir, save_transcoders
+from interp.transcoders.features import transcoder_features, write_transcoder_features
+from interp.transcoders.io import CFG_FILE, MODELS_DIR, WEIGHTS_FILE, load_transcoders, model_dir, save_transcoders
 from interp.transcoders.train import TranscoderTrainConfig, TranscoderTrainResult, train_transcoders
 
 SUMMARY_KEYS = ("fvu", "l0", "dead_frac", "ce_loss_score", "kl", "train_seconds")
@@ -34,6 +39,8 @@ class TranscoderRunConfig:
     evaluate: bool = True  # held-out metrics, and the replacement model's CE / KL
     max_eval_seqs: int | None = 64  # held-out sequences run through the replacement model
     splice_batch_size: int = 8
+    features: bool = True  # every layer's feature dashboards over the whole store (one pass per layer)
+    feature: FeatureConfig = field(default_factory=FeatureConfig)
 
 
 @dataclass
@@ -45,6 +52,8 @@ class TranscoderRunResult:
     eval: TranscoderEval | None = None
     eval_seconds: float = 0.0
     held_out: float | None = None
+    features: dict[int, Features] | None = None  # layer -> its latents' dashboards
+    features_seconds: float = 0.0
 
 
 def _round(v: Any) -> Any:
@@ -78,6 +87,9 @@ def write_transcoder_run(result: TranscoderRunResult, *, spec: str | None, confi
             run.write_json("eval", {"metrics": ev.metrics, "layers": {str(l): m for l, m in ev.layers.items()},
                                     "density_hist": {str(l): density_histogram(d) for l, d in ev.density.items()},
                                     "held_out": result.held_out})
+        if result.features is not None:
+            write_transcoder_features(run, result.features)
+            run.metrics["features_seconds"] = round(result.features_seconds, 2)
     return run
 
 
@@ -119,15 +131,14 @@ def train_transcoder_run(store_or_run: Any, cfg: TranscoderTrainConfig, run_cfg:
     write = dict(spec=store.model, config=describe(models, store, cfg, run_cfg), root=root,
                  slug=slug or f"{kind}-{cfg.transcoder.activation}")
     try:
+        lm = _model(model if model is not None else store.model, device) if run_cfg.evaluate or run_cfg.features else None
         if run_cfg.evaluate:
-            lm = model if model is not None else store.model
-            if isinstance(lm, str):
-                from interp.models import load_model
-
-                lm = load_model(lm, device=device)
             result.eval, result.eval_seconds = _timed(evaluate_transcoders, models, held, lm,
                                                       max_seqs=run_cfg.max_eval_seqs,
                                                       splice_batch_size=run_cfg.splice_batch_size)
+        if run_cfg.features:
+            result.features, result.features_seconds = _timed(transcoder_features, models, store, model=lm,
+                                                              cfg=run_cfg.feature, progress=cfg.progress)
     except BaseException as exc:  # keep what training produced, in a run that says how it ended
         run = write_transcoder_run(result, **write)
         run.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -135,6 +146,43 @@ def train_transcoder_run(store_or_run: Any, cfg: TranscoderTrainConfig, run_cfg:
         run.save()
         raise
     return write_transcoder_run(result, **write)
+
+
+def _model(lm: Any, device: str | None) -> Any:
+    """A loaded model: ``lm`` itself, or the model its spec names (None stays None)."""
+    if isinstance(lm, str):
+        from interp.models import load_model
+
+        return load_model(lm, device=device)
+    return lm
+
+
+def features_transcoder_run(run_path: str | Path, store: Any = None, *, feature: FeatureConfig | None = None,
+                            model: Any = None, layers: list[int] | None = None, device: str | None = None,
+                            progress: bool = True) -> Run:
+    """Add every layer's feature dashboards to an existing ``transcoder`` run (in place) and return it.
+
+    ``store`` (a capture run, store folder or ActivationStore) defaults to the one the run was
+    trained on (``config.store``); ``model`` (a spec or loaded model) to the run's. Layers
+    already analysed are recomputed; ``layers`` limits the work to some.
+    """
+    run = load_run(run_path)
+    if run.kind != "transcoder":
+        raise RunError(f"{run.path} is a {run.kind!r} run; `interp transcoder features` takes a 'transcoder' run.")
+    if store is None:
+        store = run.config.get("store")
+        if not isinstance(store, str) or not Path(store).is_dir():
+            raise RunError(f"The store run {run.path} was trained on ({store!r}) is not there; give one that holds "
+                           "each layer's MLP input (--store).")
+    store = open_store(store) if isinstance(store, (str, Path)) else store
+    models = load_transcoders(run.path)
+    lm = _model(model if model is not None else (run.model or store.model), device)
+    feats, seconds = _timed(transcoder_features, models, store, model=lm, cfg=feature or FeatureConfig(),
+                            layers=layers, progress=progress)
+    write_transcoder_features(run, feats)
+    run.metrics["features_seconds"] = round(seconds, 2)
+    run.save()
+    return run
 
 
 def summary(run: Run, keys: tuple[str, ...] = SUMMARY_KEYS) -> dict[str, Any]:

@@ -217,20 +217,72 @@ GRAPH_PROMPT = "The cat sat on the mat"
 
 
 @functools.lru_cache(maxsize=1)
-def _graph_result():
-    """A real attribution graph of toy:toylm with random transcoders (built once per process, about a second)."""
-    from interp.graphs.attribute import AttributionConfig, attribute
-    from interp.graphs.prune import prune
+def _toylm():
     from interp.models import load_model
 
+    return load_model("toy:toylm", device="cpu")
+
+
+def graph_transcoders() -> list:
+    """The random TopK transcoders (d_sae 32, k 4, seeded) the fixture graph is built on, fresh each call."""
     helpers = Path(__file__).resolve().parents[1] / "graphs" / "graph_helpers.py"
     spec = importlib.util.spec_from_file_location("_fixture_graph_helpers", helpers)  # not on sys.path here
     mod = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))  # dataclasses look it up there
     spec.loader.exec_module(mod)
-    model = load_model("toy:toylm", device="cpu")
-    graph = attribute(model, mod.random_transcoders(model, d_sae=32, k=4), GRAPH_PROMPT,
-                      AttributionConfig(max_logits=5, batch_size=64))
+    models = mod.random_transcoders(_toylm(), d_sae=32, k=4)
+    for m in models:
+        m.cfg.model = "toy:toylm"
+    return models
+
+
+@functools.lru_cache(maxsize=1)
+def _graph_result():
+    """A real attribution graph of toy:toylm with random transcoders (built once per process, about a second)."""
+    from interp.graphs.attribute import AttributionConfig, attribute
+    from interp.graphs.prune import prune
+
+    graph = attribute(_toylm(), graph_transcoders(), GRAPH_PROMPT, AttributionConfig(max_logits=5, batch_size=64))
     return graph, prune(graph, 0.8, 0.98)
+
+
+@functools.lru_cache(maxsize=1)
+def _transcoder_features():
+    """Real feature dashboards of graph_transcoders() over a small capture of toy:toylm (once per process)."""
+    import tempfile
+
+    from interp.hooks.pipeline import CaptureConfig, capture_run, open_store
+    from interp.sae.features import FeatureConfig
+    from interp.transcoders.features import transcoder_features
+
+    hooks = [f"blocks.{l}.ln2.hook_normalized" for l in range(2)]
+    with tempfile.TemporaryDirectory() as tmp:
+        cap = capture_run(CaptureConfig(model="toy:toylm", hooks=hooks, seq_len=32, max_seqs=16, shuffle_seed=0),
+                          root=tmp, model=_toylm())
+        return transcoder_features(graph_transcoders(), open_store(cap.path), model=_toylm(),
+                                   cfg=FeatureConfig(n_top=5, ctx_left=4, ctx_right=2, n_quantiles=3, n_per_quantile=2,
+                                                     n_bins=10), progress=False)
+
+
+TRANSCODER_METRICS = {"fvu_L0": 0.21, "fvu_L1": 0.34, "l0_L0": 4.0, "l0_L1": 4.0, "dead_frac_L0": 0.03125,
+                      "dead_frac_L1": 0.0625, "ce_loss_score": 0.87, "kl": 0.12, "fvu": 0.275}
+
+
+def transcoder_run(root, features: bool = True) -> Run:
+    """A ``transcoder`` run written by interp.transcoders.pipeline.write_transcoder_run: the fixture graph's
+    transcoders, with real per-layer feature dashboards (``features=False``: without them) and plausible metrics."""
+    from interp.transcoders.pipeline import TranscoderRunResult, write_transcoder_run
+    from interp.transcoders.train import TranscoderTrainResult
+
+    models = graph_transcoders()
+    result = TranscoderRunResult(TranscoderTrainResult(models, [0, 1], 0, 0),
+                                 features=_transcoder_features() if features else None)
+    config = {"kind": "plt", "layers": [0, 1], "hooks_in": [m.cfg.hook_in for m in models],
+              "hooks_out": [m.cfg.hook_out for m in models], "activation": "topk", "k": 4, "skip": False,
+              "d_in": 128, "d_out": 128, "d_sae": 32, "held_out": 0.1, "store": "runs/capture/x/activations"}
+    run = write_transcoder_run(result, spec="toy:toylm", config=config, root=root, slug="fixture-transcoder")
+    run.metrics.update(TRANSCODER_METRICS)
+    run.save()
+    return run
 
 
 def graph_run(root, prompt: str = GRAPH_PROMPT, transcoders: str | Path | None = None) -> Run:

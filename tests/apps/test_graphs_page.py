@@ -159,13 +159,21 @@ def test_the_feature_links_to_the_features_page_only_when_it_can_show_it(app, ru
     assert link.page == "features"
     assert parse_qs(link.query_string) == {"run": [_ref(runs["sae"])], "feature": [str(int(graph.feat_idx[node]))],
                                            "layer": [str(int(graph.feat_layer[node]))]}
-    with start_run("transcoder", {"kind": "plt"}, model="toy:toylm", slug="tc", root=root) as tc:
+    with start_run("probe", {}, model="toy:toylm", slug="not-features", root=root) as probe:
         pass
+    other = fixture_runs.graph_run(root, transcoders=probe.path)
+    at = app(PAGE, run=_ref(other))
+    _ok(at)
+    assert not at.get("page_link")
+    assert any("which the Features page does not show" in _shown(c.value) and probe.name in _shown(c.value)
+               for c in at.caption)
+    with start_run("transcoder", {"kind": "plt"}, model="toy:toylm", slug="tc", root=root) as tc:
+        pass  # a transcoder run without feature dashboards (tests/apps/test_features_transcoders.py: with them)
     other = fixture_runs.graph_run(root, transcoders=tc.path)
     at = app(PAGE, run=_ref(other))
     _ok(at)
     assert not at.get("page_link")
-    assert any("which the Features page does not show" in _shown(c.value) and tc.name in _shown(c.value)
+    assert any("has no feature dashboards for layer" in _shown(c.value) and tc.name in _shown(c.value)
                for c in at.caption)
     at = app(PAGE, run=_ref(runs["graph"]))  # its transcoders are a folder that is no run
     assert not at.get("page_link")

@@ -38,7 +38,8 @@ def test_train_writes_a_transcoder_run_that_loads_back(toy_capture, tmp_path, ca
     assert run.metrics["train_steps"] == 60 and run.metrics["splice_seqs"] == 4
     assert run.metrics["fvu_L0"] < 0.5 and run.metrics["ce_loss_score"] > 0.5  # 60 steps: learning, not converged
     names = ["clt"] if cross else ["L0", "L1"]
-    assert set(run.artifacts) == {"transcoders", "history", "eval"} | {f"{a}_{n}" for a in ("cfg", "weights") for n in names}
+    assert set(run.artifacts) == ({"transcoders", "history", "eval", "vocab"} | {f"{a}_{n}" for a in ("cfg", "weights") for n in names}
+                                  | {f"{a}_L{l}" for a in ("features", "features_meta") for l in (0, 1)})
     assert run.read_json("cfg_" + names[0])["kind"] == ("clt" if cross else "transcoder")
     assert list(run.read_json("history")) == names and run.read_json("history")[names[0]][-1]["step"] == 60
     ev = run.read_json("eval")
