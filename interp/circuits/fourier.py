@@ -117,6 +117,37 @@ def key_frequencies(norms: torch.Tensor, max_k: int = 8) -> list[int]:
     return [int(i) + 1 for i in order[:k]]
 
 
+def frequency_families(acts: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each latent's dominant frequency family over the a-major grid of inputs, and its share of the variance.
+
+    ``acts [p*p, n]``: latent activations on every input ``(a, b)`` (as :func:`modadd_inputs`
+    orders them). A latent of the modadd network is a function of a few frequencies, and
+    ReLU/TopK rectification adds harmonics, so a frequency ``k`` is credited with the 2-D
+    Fourier power (constant removed) of its *family* ``j in {k, 2k, 3k} mod p`` at the terms
+    ``(±j, 0)``, ``(0, ±j)``, ``(±j, ±j)``: functions of a, of b, and of a ± b. This is the
+    concentration measure of the transcoder and attribution-graph known answers.
+    Returns: (best frequency [n], 1-based; its family's share of the latent's variance [n]).
+    """
+    grid = acts.T.reshape(-1, p, p).double()  # [n, a, b]
+    power = torch.fft.fft2(grid - grid.mean((1, 2), keepdim=True)).abs().pow(2)
+    total = power.sum((1, 2)).clamp_min(1e-30)
+
+    def terms(j: int) -> torch.Tensor:
+        idx = {(j, 0), (-j % p, 0), (0, j), (0, -j % p), (j, j), (-j % p, -j % p), (j, -j % p), (-j % p, j)}
+        return sum(power[:, a, b] for a, b in idx)
+
+    single = torch.stack([terms(k) for k in range(1, p // 2 + 1)], 1)  # [n, p // 2]
+    fam = single.clone()
+    for k in range(1, p // 2 + 1):
+        for h in (2, 3):
+            j = h * k % p
+            j = min(j, p - j)
+            if j and j != k:
+                fam[:, k - 1] += single[:, j - 1]
+    share, best = (fam / total[:, None]).max(1)
+    return best + 1, share.float()
+
+
 def modadd_inputs(p: int, eq_token: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """All ``p**2`` inputs ``[a, b, =]`` (a-major) and labels ``(a + b) mod p``: [p*p, 3], [p*p]."""
     a = torch.arange(p).repeat_interleave(p)

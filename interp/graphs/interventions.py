@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import torch
 
 from interp.graphs.attribute import Graph
+from interp.graphs.paths import logit_node
 from interp.graphs.replacement import LocalReplacement
 from interp.hooks.hooked import forward
 
@@ -49,8 +50,8 @@ def predicted_effects(graph: Graph, features: Sequence[int] | torch.Tensor, valu
     cols = torch.arange(cases) if one_at_a_time else torch.zeros(feats.numel(), dtype=torch.long)
     delta0[feats, cols] = (vals - graph.feat_act[feats]).double()
     delta, frontier = delta0.clone(), delta0
-    fixed = torch.zeros(n, dtype=torch.bool)
-    fixed[feats] = True  # a clamped feature stays at its value: nothing upstream moves it
+    fixed = torch.zeros(n, cases, dtype=torch.bool)
+    fixed[feats, cols] = True  # a clamped feature stays at its value in its own case: nothing upstream moves it
     for _ in range(n):
         frontier = J[:n] @ frontier
         frontier[fixed] = 0
@@ -58,6 +59,37 @@ def predicted_effects(graph: Graph, features: Sequence[int] | torch.Tensor, valu
             break
         delta += frontier
     return (J[-graph.n_logit:] @ delta).T.float()
+
+
+def feature_triples(graph: Graph, features: Sequence[int] | torch.Tensor) -> list[tuple[int, int, int]]:
+    """``(layer, pos, latent)`` of feature nodes ``features``: what :func:`model_effects` takes for a case."""
+    feats = torch.as_tensor(features, dtype=torch.long).reshape(-1)
+    bad = [int(f) for f in feats if not 0 <= int(f) < graph.n_feat]
+    if bad:
+        raise ValueError(f"Nodes {bad[:5]} are not feature nodes (features are 0..{graph.n_feat - 1}); "
+                         "error, embedding and logit nodes cannot be ablated as latents.")
+    return [(int(graph.feat_layer[f]), int(graph.feat_pos[f]), int(graph.feat_idx[f])) for f in feats]
+
+
+def top_features(graph: Graph, token: int, k: int) -> torch.Tensor:
+    """The ``k`` feature nodes whose zeroing the graph predicts lowers ``token``'s logit most [k], strongest first.
+
+    Each feature's predicted effect counts every path to the logit, not only its direct edge: it is
+    :func:`predicted_effects` of zeroing it alone, computed for all features at once by pushing the
+    logit's row back through the feature-to-feature edges (a row vector per step, not an
+    ``[n_feat, n_feat]`` matrix: the graph has no cycles, so no path returns to the zeroed feature).
+    """
+    J = per_unit(graph).double()  # [n_nodes, n_feat]
+    n = graph.n_feat
+    total = J[logit_node(graph, token)].clone()  # [n_feat]: the logit's change per unit of each feature
+    frontier = total
+    for _ in range(n):
+        frontier = frontier @ J[:n]  # through one more feature on the way
+        if not bool(frontier.abs().sum() > 1e-15):
+            break
+        total += frontier
+    change = -graph.feat_act.double() * total  # zeroing feature f moves it by -act_f
+    return change.argsort()[: min(k, n)]
 
 
 def _clamp(acts: torch.Tensor, pos: torch.Tensor, idx: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:

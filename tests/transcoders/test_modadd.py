@@ -16,39 +16,13 @@ from __future__ import annotations
 
 import torch
 
-from interp.circuits.fourier import fourier_analysis, modadd_inputs
+from interp.circuits.fourier import fourier_analysis, frequency_families, modadd_inputs
 from interp.hooks import capture
 from interp.transcoders.base import Transcoder, TranscoderConfig
 from interp.transcoders.train import TranscoderTrainConfig, train_transcoders
 
 P = 113
 IN, OUT = "blocks.0.mlp.hook_in", "blocks.0.hook_mlp_out"  # no LayerNorm in this model
-
-
-def family_of(acts: torch.Tensor, p: int = P) -> tuple[torch.Tensor, torch.Tensor]:
-    """For latent activations over the a-major grid [p*p, n]: each latent's best frequency family and its share.
-
-    Share of the latent's variance (2-D Fourier power without the constant) in the terms of
-    frequency k and its 2nd and 3rd harmonics: (±j, 0), (0, ±j), (±j, ±j) for j in {k, 2k, 3k} mod p.
-    """
-    grid = acts.T.reshape(-1, p, p)
-    power = torch.fft.fft2(grid - grid.mean((1, 2), keepdim=True)).abs().pow(2)
-    total = power.sum((1, 2)).clamp_min(1e-30)
-
-    def terms(j: int) -> torch.Tensor:
-        idx = {(j, 0), (-j % p, 0), (0, j), (0, -j % p), (j, j), (-j % p, -j % p), (j, -j % p), (-j % p, j)}
-        return sum(power[:, a, b] for a, b in idx)
-
-    single = torch.stack([terms(k) for k in range(1, p // 2 + 1)], 1)  # [n, p // 2]
-    fam = single.clone()
-    for k in range(1, p // 2 + 1):
-        for h in (2, 3):
-            j = h * k % p
-            j = min(j, p - j)
-            if j and j != k:
-                fam[:, k - 1] += single[:, j - 1]
-    share, best = (fam / total[:, None]).max(1)
-    return best + 1, share
 
 
 def test_transcoder_latents_follow_the_key_frequencies():
@@ -76,7 +50,7 @@ def test_transcoder_latents_follow_the_key_frequencies():
     def fourier_latents(a: torch.Tensor) -> tuple[float, float]:
         """(share of live latents that one key frequency's family explains at least half of, their median share)."""
         live = (a > 0).float().mean(0) >= 0.01  # latents firing on at least 1 % of the inputs
-        best, share = family_of(a[:, live])
+        best, share = frequency_families(a[:, live], P)
         at_key = torch.tensor([int(k) in keys for k in best])
         return float((at_key & (share >= 0.5)).float().mean()), float(share.median())
 
