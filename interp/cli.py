@@ -6,6 +6,7 @@
     interp sae train|eval|features ...    sparse autoencoders                                   interp.sae.cli
     interp probes ...                     linear / logistic probes with their controls          interp.probes.cli
     interp circuits induction             the induction circuit's known answer                 interp.circuits.cli
+    interp circuits features              a sparse feature circuit (SAE latents + error nodes)  interp.circuits.cli
     interp sinks --model SPEC             attention sinks                                       interp.sinks.cli
     interp graph --transcoder RUN --prompt P   attribution graph of a prompt                   interp.graphs.cli
     interp dashboard [--runs DIR]         the Streamlit app over the runs folder                interp.dashboard_cli

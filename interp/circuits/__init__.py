@@ -8,6 +8,9 @@
 * :mod:`~interp.circuits.attribution`: EAP and EAP-IG edge scores.
 * :mod:`~interp.circuits.discovery`: ACDC pruning and top-n circuits; :mod:`~interp.circuits.faithfulness` curves;
   :mod:`~interp.circuits.adversarial` per-input worst cases.
+* :mod:`~interp.circuits.feature_circuits`: sparse feature circuits (Marks et al. 2024): SAE latents and error
+  nodes at several hooks, attribution patching / integrated gradients, faithfulness against random nodes;
+  :mod:`~interp.circuits.feature_pipeline`: the ``feature-circuit`` run and its pipeline.
 * :mod:`~interp.circuits.fourier`: the modular-addition algorithm's key frequencies and restricted/excluded losses
   (Nanda et al. 2023).
 * :mod:`~interp.circuits.induction_circuit`: the induction known answer, every method above on ``toy:induction``.
@@ -26,6 +29,9 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), {
     "interp.circuits.attribution": ["edge_attribution", "task_attribution"],
     "interp.circuits.discovery": ["Circuit", "acdc", "top_n_circuit"],
     "interp.circuits.faithfulness": ["CircuitEval", "faithfulness_curve"],
+    "interp.circuits.feature_circuits": ["NodeScores", "node_attribution", "node_patching"],
+    "interp.circuits.feature_pipeline": ["FeatureCircuitConfig", "FeatureCircuitResult", "feature_circuit",
+                                         "run_feature_circuit", "write_feature_circuit_run"],
     "interp.circuits.fourier": ["FourierResult", "embedding_frequency_norms", "excluded_logits", "fourier_analysis", "fourier_basis", "key_frequencies", "restricted_logits"],
     "interp.circuits.graph": ["EdgeGraph", "EdgeRun", "node_activations"],
     "interp.circuits.head_scores": ["induction_score", "previous_token_score"],
@@ -44,4 +50,6 @@ __all__ = [
     "FourierResult", "embedding_frequency_norms", "excluded_logits", "fourier_analysis", "fourier_basis",
     "key_frequencies", "restricted_logits", "write_fourier_run",
     "FourierConfig", "InductionCircuitConfig", "run_fourier", "run_induction_circuit",
+    "NodeScores", "node_attribution", "node_patching", "FeatureCircuitConfig", "FeatureCircuitResult",
+    "feature_circuit", "run_feature_circuit", "write_feature_circuit_run",
 ]
