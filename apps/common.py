@@ -39,6 +39,7 @@ PAGE_FOR_KIND = {
     "sink-emergence": "views/sinks.py",
     "circuit": "views/circuits.py",
     "patching": "views/circuits.py",
+    "circuit-recovery": "views/circuits.py",
     "probe": "views/probes.py",
     "fourier": "views/probes.py",
     "heads": "views/attention.py",

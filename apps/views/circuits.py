@@ -8,6 +8,7 @@ import streamlit as st
 import common
 from common import plain
 from interp.viz.circuits import circuit_graph_figure, faithfulness_figure, patching_heatmap
+from interp.viz.recovery import edge_category, recovery_graph_figure
 
 
 def show_circuit(run):
@@ -55,5 +56,35 @@ def show_patching(run):
         common.chart(st, patching_heatmap(t["heads"], "heads", title="heads: layer × head"), key="patch_heads")
 
 
+def show_recovery(run):
+    rec = common.json_artifact(run, "recovery", ["rows", "truth"])
+    graphs = common.json_artifact(run, "graphs")
+    st.caption("Circuit discovery on compiled models, whose circuits are known by construction: edge ROC-AUC "
+               "against the ground truth (random ranking ≈ 0.5), precision and recall at the chosen threshold.")
+    common.metric_row(run.metrics, ["min_auc_zero_acdc", "min_auc_zero_eap_ig", "min_auc_zero_eap",
+                                    "random_auc_mean"])
+    common.show_config(run)
+    cols = ["model", "ablation", "method", "auc", "auc_raw", "random_auc", "precision", "recall", "edges_kept",
+            "threshold"]
+    st.dataframe(pd.DataFrame(rec["rows"]).reindex(columns=cols), hide_index=True)
+    keys = [k for k in graphs if isinstance(graphs[k], dict)]
+    if not keys:
+        st.info("This run has no graphs to compare.")
+        return
+    key = st.selectbox("circuit", keys, format_func=lambda k: " · ".join(k.split("|")), key="recovery_graph")
+    graph = graphs[key]
+    spec = key.split("|")[0]
+    truth = rec["truth"].get(spec, {})
+    st.caption(f"{plain(spec)}: {plain(truth.get('description', ''))} · "
+               f"{plain(truth.get('n_true', '?'))} true edges of {plain(truth.get('n_edges', '?'))}")
+    common.chart(st, recovery_graph_figure(graph, title=f"found vs ground truth: {html.escape(key)}"),
+                 key="recovery")
+    with st.expander("edges"):
+        table = pd.DataFrame(graph["edges"])
+        table["category"] = [edge_category(e) or "" for e in graph["edges"]]
+        st.dataframe(table, hide_index=True)
+
+
 common.run_sections("Circuits", [("discovered circuit", ["circuit"], "circuit run", show_circuit),
-                                  ("activation patching", ["patching"], "patching run", show_patching)])
+                                  ("activation patching", ["patching"], "patching run", show_patching),
+                                  ("ground truth", ["circuit-recovery"], "circuit-recovery run", show_recovery)])

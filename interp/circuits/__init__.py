@@ -14,6 +14,9 @@
 * :mod:`~interp.circuits.fourier`: the modular-addition algorithm's key frequencies and restricted/excluded losses
   (Nanda et al. 2023).
 * :mod:`~interp.circuits.induction_circuit`: the induction known answer, every method above on ``toy:induction``.
+* :mod:`~interp.circuits.compiled_task`, :mod:`~interp.circuits.recovery`: tasks and ground truth on compiled
+  models (``toy:compiled-<name>``), and EAP / EAP-IG / ACDC scored against it (edge ROC-AUC, precision,
+  recall, random baseline); :mod:`~interp.circuits.recovery_pipeline`: the ``circuit-recovery`` run.
 * :mod:`~interp.circuits.writers`: ``patching``, ``circuit`` and ``fourier`` runs
   (``write_<kind>_run(result, *, spec, config, root=None, slug=None)``).
 * :mod:`~interp.circuits.pipeline`: model spec + config -> runs (what the CLI, experiments and demo call).

