@@ -19,6 +19,7 @@ from typing import Any
 TOY_RECIPES = {
     "induction": "interp.models.training.induction:train_induction",
     "modadd": "interp.models.training.modadd:train_modadd",
+    "othello": "interp.models.training.othello:train_othello",
     "toylm": "interp.models.training.toylm:train_toylm",
 }
 
