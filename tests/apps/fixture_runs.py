@@ -298,8 +298,24 @@ def graph_run(root, prompt: str = GRAPH_PROMPT, transcoders: str | Path | None =
     return write_graph_run(_graph_result(), spec="toy:toylm", config=config, root=root, slug="fixture-graph")
 
 
+def superposition_run(root) -> Run:
+    """A ``superposition`` run written by interp.sae.superposition_run.write_superposition_run (the figures made up:
+    a regular pentagon, the dense model's top 2 kept, an SAE that found every direction, a 2 × 3 phase grid)."""
+    from interp.sae.superposition_run import SuperpositionConfig, SuperpositionResult, write_superposition_run
+
+    ang = np.radians(np.arange(5) * 72.0 + 10.0)
+    W = np.stack([np.cos(ang), np.sin(ang)])  # [2, 5]
+    sae = {"mcc": 1.0, "angles_deg": [0.2] * 5, "rows": 1000, "d_sae": 5, "k": 1, "W_dec": W.T.tolist()}
+    phase = {"densities": [0.03, 1.0], "importances": [0.5, 1.0, 2.0], "phases": ["not represented",
+             "dedicated dimension", "superposition"], "phase": [[2, 2, 2], [0, 1, 1]],
+             "norms": [[[1.0, 1.0]] * 3, [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]], "loss": [[0.01] * 3, [0.1] * 3]}
+    result = SuperpositionResult(W.tolist(), [72.0] * 5, [0.009] * 6, [1.0, 1.0, 0.02, 0.01, 0.01], sae, phase)
+    return write_superposition_run(result, SuperpositionConfig(progress=False), root)
+
+
 BUILDERS = {"sae": sae_run, "probe": probe_run, "patching": patching_run, "circuit": circuit_run,
-            "sinks": sinks_run, "sink-emergence": emergence_run, "heads": heads_run, "graph": graph_run}
+            "sinks": sinks_run, "sink-emergence": emergence_run, "heads": heads_run, "graph": graph_run,
+            "superposition": superposition_run}
 
 
 def make_all(root: str | Path | None = None, kinds=None) -> dict[str, Run]:
