@@ -313,9 +313,28 @@ def superposition_run(root) -> Run:
     return write_superposition_run(result, SuperpositionConfig(progress=False), root)
 
 
+@functools.lru_cache(maxsize=1)
+def _recovery_result():
+    """EAP and ACDC (zero ablation) on the compiled histogram model: a real result, computed once per session."""
+    from interp.circuits.recovery import RecoveryConfig, circuit_recovery
+
+    cfg = RecoveryConfig(models=("toy:compiled-histogram",), n_prompts=8, ablations=("zero",), methods=("eap", "acdc"),
+                         n_random=20)
+    return cfg, circuit_recovery(cfg, progress=False)
+
+
+def recovery_run(root) -> Run:
+    """A ``circuit-recovery`` run written by interp.circuits.recovery_pipeline.write_circuit_recovery_run."""
+    from interp.circuits.recovery_pipeline import write_circuit_recovery_run
+
+    cfg, result = _recovery_result()
+    return write_circuit_recovery_run(result, spec="toy:compiled-histogram", config=cfg, root=root,
+                                      slug="fixture-recovery")
+
+
 BUILDERS = {"sae": sae_run, "probe": probe_run, "patching": patching_run, "circuit": circuit_run,
             "sinks": sinks_run, "sink-emergence": emergence_run, "heads": heads_run, "graph": graph_run,
-            "superposition": superposition_run}
+            "superposition": superposition_run, "circuit-recovery": recovery_run}
 
 
 def make_all(root: str | Path | None = None, kinds=None) -> dict[str, Run]:
