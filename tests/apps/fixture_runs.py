@@ -332,9 +332,31 @@ def recovery_run(root) -> Run:
                                       slug="fixture-recovery")
 
 
+@functools.lru_cache(maxsize=1)
+def _othello_result():
+    """The shipped toy:othello's known answers on a few games (small probes), computed once per session."""
+    from dataclasses import asdict
+
+    from interp.models import load_model
+    from interp.probes.othello import BoardProbeConfig
+    from interp.probes.othello_run import OthelloConfig, compute_othello
+
+    cfg = OthelloConfig(n_games=40, layers=[2, 3], n_trials=10, probe=BoardProbeConfig(max_epochs=3))
+    return asdict(cfg), compute_othello(load_model("toy:othello", device="cpu"), cfg)
+
+
+def othello_run(root) -> Run:
+    """An ``othello`` run written by interp.probes.othello_run.write_othello_run."""
+    from interp.probes.othello_run import write_othello_run
+
+    cfg, result = _othello_result()
+    return write_othello_run(result, spec="toy:othello", config=cfg, root=root, slug="fixture-othello")
+
+
 BUILDERS = {"sae": sae_run, "probe": probe_run, "patching": patching_run, "circuit": circuit_run,
             "sinks": sinks_run, "sink-emergence": emergence_run, "heads": heads_run, "graph": graph_run,
-            "superposition": superposition_run, "circuit-recovery": recovery_run}
+            "superposition": superposition_run, "circuit-recovery": recovery_run,
+            "othello": othello_run}
 
 
 def make_all(root: str | Path | None = None, kinds=None) -> dict[str, Run]:

@@ -24,7 +24,7 @@ EVIL = "[x](http://evil) ![](http://evil/img.png) **b** :red[r]"
 EVIL_NAME = "20990101-000000-[y](javascript:alert(1)) **b** :red[r]"  # a folder name needs no '/'
 MARKERS = ("](", "![", "**b**", ":red[")  # what Markdown would turn into a link, an image, bold, colour
 PAGE_KINDS = {"views/features.py": ["sae"], "views/sinks.py": ["sinks", "sink-emergence"],
-              "views/circuits.py": ["circuit", "patching", "circuit-recovery"], "views/probes.py": ["probe"], "views/graphs.py": ["graph"],
+              "views/circuits.py": ["circuit", "patching", "circuit-recovery"], "views/probes.py": ["probe", "othello"], "views/graphs.py": ["graph"],
               "views/superposition.py": ["superposition"]}
 
 
