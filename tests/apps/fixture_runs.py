@@ -356,7 +356,7 @@ def othello_run(root) -> Run:
 BUILDERS = {"sae": sae_run, "probe": probe_run, "patching": patching_run, "circuit": circuit_run,
             "sinks": sinks_run, "sink-emergence": emergence_run, "heads": heads_run, "graph": graph_run,
             "superposition": superposition_run, "circuit-recovery": recovery_run,
-            "othello": othello_run}
+            "othello": othello_run, "transcoder": transcoder_run}
 
 
 def make_all(root: str | Path | None = None, kinds=None) -> dict[str, Run]:

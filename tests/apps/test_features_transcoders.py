@@ -150,3 +150,15 @@ def test_try_your_own_text_runs_the_layers_transcoder(app, tc_run):
     assert any(f"Feature {i} on your text (max {float(z[:, i].max()):.3f})" in m.value for m in at.markdown)
     top = at.dataframe[-1].value
     assert int(top["feature"].iloc[0]) == int(z.max(0).values.argmax())
+
+
+def test_try_your_own_text_names_a_damaged_transcoder_file(app, tc_run):
+    """The dashboards draw without the weights; the live section, which loads them, names the bad file."""
+    w = tc_run.path / "transcoders" / "L1" / "weights.safetensors"
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    at = app(PAGE, run=_ref(tc_run), layer="1")
+    at.text_area(key="own_text").input("Mr. Darcy looked at the sea.").run()
+    at.button(key="own_go").click().run()
+    assert not at.exception
+    (err,) = [_shown(e.value) for e in at.error]  # one message, from the live section, naming the file
+    assert err.startswith("Could not show the live activations") and "L1/weights.safetensors" in err, err
