@@ -243,11 +243,16 @@ def capture(
     return ActivationStore(out, verify="read")  # just written: checksums still checked as shards are read
 
 
+def _token_major(name: str, t: torch.Tensor) -> torch.Tensor:
+    """``t`` with token position second: attention patterns/scores [batch, head, q, k] -> [batch, q, head, k]."""
+    return t.permute(0, 2, 1, 3) if name.endswith(PER_QUERY_HOOKS) and t.dim() == 4 else t
+
+
 def _row_shapes(hooks: list[str], acts: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, list[int]]:
     """The shape of one row of each hook (``[d_model]``, ``[head, k]`` …), checking each is per-token."""
     shapes = {}
     for h in hooks:
-        t = acts[h].permute(0, 2, 1, 3) if h.endswith(PER_QUERY_HOOKS) and acts[h].dim() == 4 else acts[h]
+        t = _token_major(h, acts[h])
         if t.dim() < 2 or tuple(t.shape[:2]) != tuple(mask.shape):
             raise ValueError(
                 f"Hook {h!r} gives shape {tuple(acts[h].shape)}, not [batch, pos, ...] = {tuple(mask.shape)}: "
@@ -259,9 +264,7 @@ def _row_shapes(hooks: list[str], acts: dict[str, torch.Tensor], mask: torch.Ten
 
 def _flat_rows(name: str, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """[batch, pos, ...] (or [batch, head, q, k]) -> [batch * pos, d], a view where the layout allows."""
-    if name.endswith(PER_QUERY_HOOKS) and t.dim() == 4:
-        t = t.permute(0, 2, 1, 3)
-    return t.reshape(mask.shape[0] * mask.shape[1], -1)
+    return _token_major(name, t).reshape(mask.shape[0] * mask.shape[1], -1)
 
 
 class _MemorySink:
