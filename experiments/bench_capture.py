@@ -34,7 +34,18 @@ interleaved, the files in the page cache either way (the least favourable case f
 Then it measures peak RSS of ``capture`` in a fresh subprocess as the corpus
 grows 1x / 4x / 16x; memory must stay flat (one batch plus at most two shard buffers).
 
-    python experiments/bench_capture.py                 # toy:toylm and minilm, 256 seqs x 128 tokens, 7 reps
+Why 1024 sequences for toy:toylm (256 for MiniLM, whose forward costs ~4x more a token): a
+capture call has a fixed cost (checking the hook names,
+taking the store's lock, laying out the first shard, committing the last one and writing the
+manifest: ~5 ms on the CI machine) on top of its per-batch work (copying and hashing the
+rows, ~0.5 ms a batch). With 256 sequences the whole capture is one shard of 8 batches of a
+2-layer toy, ~150 ms of forward passes, and the fixed cost alone reads as 3 %; a capture for
+an SAE streams many shards, where only the per-batch part counts. 1024 x 128 tokens is two
+shards of the middle block, so the rows measure streaming (each model's calls then span >= ~1 s of forward passes); each
+row also gives capture's own work in milliseconds per call, so the fixed part can be read off
+(``--seqs 256`` shows it).
+
+    python experiments/bench_capture.py                 # toy:toylm (1024 seqs) and minilm (256) x 128 tokens, 7 reps
     python experiments/bench_capture.py --models minilm --seqs 512
 """
 
@@ -59,6 +70,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 METHODS = ("cut", "bare", "cache", "capture")
+SEQS = {"toy:toylm": 1024, "minilm": 256}  # per capture call: >= ~1 s of forward passes each (see the docstring)
 LABELS = {"cut": "forward cut after the block", "bare": "bare forward (whole model)",
           "cache": "run_with_cache (names filter)", "capture": "capture -> disk"}
 
@@ -207,6 +219,8 @@ def bench_hooks(spec: str, model: Any, corpus: Any, batches: list, batch_size: i
                      "capture_vs_cut": med["cut"] / med["capture"],
                      "capture_vs_cut_paired": {"median": statistics.median(paired), "min": min(paired), "max": max(paired)},
                      "own_work_share": own_share, "capture_vs_cut_own_work": 1 / (1 + own_share),
+                     "own_work_ms": statistics.median([(total - passes) * 1e3 for passes, total in own[1:]]),
+                     "batches": len(batches),
                      "hooked_passes_vs_cut": statistics.median([c / p for c, (p, _) in zip(t["cut"], own[1:])]),
                      "capture_vs_bare": med["bare"] / med["capture"],
                      "run_with_cache_vs_bare": med["bare"] / med["cache"]})
@@ -285,7 +299,8 @@ def bench_rss(spec: str, base_seqs: int, seq_len: int, device: str, mults: list[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["toy:toylm", "minilm"])
-    ap.add_argument("--seqs", type=int, default=256)
+    ap.add_argument("--seqs", type=int, default=None,
+                    help="sequences captured per call, every model (default: SEQS, see the docstring)")
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--reps", type=int, default=7, help="interleaved repetitions (medians) after one warm-up")
@@ -307,29 +322,29 @@ def main() -> None:
     dev_name = torch.cuda.get_device_name(0) if args.device == "cuda" else f"{platform.processor() or platform.machine()} CPU"
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# bench_capture on {dev_name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.seqs} seqs x {args.seq_len} tokens, batch {args.batch_size}, {args.reps} interleaved reps (medians); "
+          f"{args.seqs or ', '.join(f'{m} {SEQS.get(m, 256)}' for m in args.models)} seqs x {args.seq_len} tokens, batch {args.batch_size}, {args.reps} interleaved reps (medians); "
           f"load average {load_before:.2f} at the start\n", flush=True)
     rows = []
     for spec in args.models:
-        for r in bench_model(spec, args.seqs, args.seq_len, args.batch_size, args.reps, args.device):
+        for r in bench_model(spec, args.seqs or SEQS.get(spec, 256), args.seq_len, args.batch_size, args.reps, args.device):
             rows.append(r)
             print(json.dumps({k: v for k, v in r.items() if k != "seconds"}), flush=True)
     print("\n| model | hook | capture -> disk (tok/s) | forward cut after the block (tok/s) | **capture vs cut forward** "
-          "| per rep: median (min-max) | capture's own work (share of its passes) | forward-equivalent "
+          "| per rep: median (min-max) | capture's own work (share of its passes; ms per call) | forward-equivalent "
           "| bare forward (tok/s) | capture vs bare forward (stops early) | run_with_cache (tok/s) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         tk, p = r["tok_s"], r["capture_vs_cut_paired"]
         print(f"| {r['model']} | {r['hook']} ({r['where']}) | {tk['capture']:,.0f} | {tk['cut']:,.0f} | "
               f"**{r['capture_vs_cut']:.2f}x** | {p['median']:.2f}x ({p['min']:.2f}-{p['max']:.2f}) | "
-              f"{r['own_work_share']:.1%} | {r['capture_vs_cut_own_work']:.3f}x | {tk['bare']:,.0f} | "
+              f"{r['own_work_share']:.1%}; {r['own_work_ms']:.1f} ms | {r['capture_vs_cut_own_work']:.3f}x | {tk['bare']:,.0f} | "
               f"{r['capture_vs_bare']:.2f}x | {tk['cache']:,.0f} |", flush=True)
     reads = []
     print("\n| model | store | `rows()`: every row, checked on first read (ms) | unchecked (ms) | checksum's share "
           "| `iter_batches` (4096, checked ahead in the background) (ms) | unchecked (ms) | checksum's share |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for spec in args.models:
-        r = bench_read(spec, args.seqs, args.seq_len, args.batch_size, args.reps, args.device)
+        r = bench_read(spec, args.seqs or SEQS.get(spec, 256), args.seq_len, args.batch_size, args.reps, args.device)
         reads.append(r)
         print(f"| {spec} | {r['hook']}, {r['rows']:,} rows in {r['shards']} shards | {r['median_s']['checked'] * 1e3:.1f} | "
               f"{r['median_s']['unchecked'] * 1e3:.1f} | {r['checksum_share']:.1%} | "

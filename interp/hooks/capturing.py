@@ -24,7 +24,7 @@ import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -205,32 +205,23 @@ def capture(
     first_seq = int(torch.searchsorted(cum, torch.tensor(done), right=True) - 1) if done else 0
     first_batch = min(first_seq, n_seq - 1) // batch_size
     skip = done - int(cum[first_batch * batch_size])  # rows of the first batch already on disk
-    batches = range(first_batch * batch_size, n_seq, batch_size)
+    starts = range(first_batch * batch_size, n_seq, batch_size)
+    ran_all = max_batches is None or max_batches >= len(starts)
+    if max_batches is not None:
+        starts = starts[:max(max_batches, 0)]
     bar = tqdm(total=total_rows, initial=done, unit="tok", desc="capture", disable=not progress, dynamic_ncols=True)
-    finished = ran_all = False
+    finished = False
     row_shape: dict[str, list[int]] | None = None
     try:
         with hooked_passes(model, names_filter=hooks, stop_after=True) as run:  # hooks attached once, not per batch
-            for bi, start in enumerate(batches):
-                if max_batches is not None and bi >= max_batches:
-                    break
-                stop = min(start + batch_size, n_seq)
-                m = keep[start:stop]
-                if not bool(m.any()):
-                    continue
+            for start, stop, flat, meta in _batch_plan(inputs.tokens, keep, starts, batch_size, skip):
                 acts = run(inputs.tokens[start:stop], inputs.attention_mask[start:stop]).cache
                 if row_shape is None:
-                    row_shape = _row_shapes(hooks, acts, m)
+                    row_shape = _row_shapes(hooks, acts, keep[start:stop])
                     sink.set_shapes({h: int(np.prod(r)) if r else 1 for h, r in row_shape.items()}, row_shape)
-                flat = m.reshape(-1).nonzero().squeeze(1)  # kept rows of the batch, as [batch * pos] row numbers
-                if skip:
-                    flat, skip = flat[skip:], 0
-                meta = {"__seq_id": (flat // seq_len + start).int(), "__seq_pos": (flat % seq_len).int(),
-                        "__token_id": inputs.tokens[start:stop].reshape(-1)[flat].int()}
-                sink.append_rows({h: _flat_rows(h, acts[h], m) for h in hooks}, flat, meta)
-                bar.update(int(flat.shape[0]))
-            else:
-                ran_all = True
+                n_rows = (stop - start) * seq_len
+                sink.append_rows({h: _token_major(h, acts[h]).reshape(n_rows, -1) for h in hooks}, flat, meta)
+                bar.update(int(meta["__seq_id"].shape[0]))
         if ran_all:
             sink.close()
             finished = True
@@ -262,9 +253,47 @@ def _row_shapes(hooks: list[str], acts: dict[str, torch.Tensor], mask: torch.Ten
     return shapes
 
 
-def _flat_rows(name: str, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """[batch, pos, ...] (or [batch, head, q, k]) -> [batch * pos, d], a view where the layout allows."""
-    return _token_major(name, t).reshape(mask.shape[0] * mask.shape[1], -1)
+def _batch_plan(tokens: torch.Tensor, keep: torch.Tensor, starts: range, batch_size: int, skip: int = 0,
+                chunk: int = 64) -> Iterator[tuple[int, int, torch.Tensor | slice, dict[str, torch.Tensor]]]:
+    """``(start, stop, rows, meta)`` for each batch of ``starts`` that keeps any row.
+
+    ``rows``: the batch's kept rows as ``[batch * pos]`` row numbers, a slice when they are
+    one contiguous run (then the copy into the shard is a plain one); ``meta``: their
+    ``__seq_id`` / ``__seq_pos`` / ``__token_id`` (int32). The first ``skip`` kept rows of
+    the first batch (already on disk) are left out.
+
+    Why precomputed: each small tensor op right after a forward pass costs tens of
+    microseconds (cold caches, waking threads), and a dozen of them per batch were a few
+    per cent of a small model's capture. Worked out for ``chunk`` batches at once, each
+    batch gets views and Python ints.
+    """
+    n_seq, seq_len = keep.shape
+    for c in range(0, len(starts), chunk):
+        lo = starts[c]
+        hi = min(starts[min(c + chunk, len(starts)) - 1] + batch_size, n_seq)
+        flat = keep[lo:hi].reshape(-1).nonzero().squeeze(1)  # [rows] kept row numbers within the chunk
+        meta = {"__seq_id": (flat // seq_len + lo).int(), "__seq_pos": (flat % seq_len).int(),
+                "__token_id": tokens[lo:hi].reshape(-1)[flat].int()}
+        ends = torch.arange(batch_size, hi - lo + batch_size, batch_size).clamp(max=hi - lo)  # batch ends, in seqs
+        bounds = torch.cat([torch.zeros(1, dtype=torch.long), keep[lo:hi].sum(1).cumsum(0)[ends - 1]])  # [batches + 1]
+        b = bounds.tolist()
+        top = max(len(flat) - 1, 0)
+        firsts = flat[bounds[:-1].clamp(max=top)].tolist() if len(flat) else [0] * len(ends)
+        lasts = flat[(bounds[1:] - 1).clamp(min=0, max=top)].tolist() if len(flat) else [0] * len(ends)
+        for j, start in enumerate(range(lo, hi, batch_size)):
+            s, e, first = b[j], b[j + 1], firsts[j]
+            if skip:
+                s, skip = s + skip, 0
+                first = int(flat[s]) if s < e else first
+            if e <= s:
+                continue
+            off = (start - lo) * seq_len
+            rows: torch.Tensor | slice
+            if lasts[j] - first + 1 == e - s:  # one contiguous run
+                rows = slice(first - off, lasts[j] + 1 - off)
+            else:
+                rows = flat[s:e] - off
+            yield start, min(start + batch_size, n_seq), rows, {k: v[s:e] for k, v in meta.items()}
 
 
 class _MemorySink:
@@ -276,9 +305,12 @@ class _MemorySink:
     def set_shapes(self, d: dict[str, int], row_shape: dict[str, list[int]]) -> None:
         pass
 
-    def append_rows(self, src: dict[str, torch.Tensor], index: torch.Tensor, meta: dict[str, torch.Tensor]) -> None:
+    def append_rows(self, src: dict[str, torch.Tensor], index: torch.Tensor | slice, meta: dict[str, torch.Tensor]) -> None:
         for h in self.hooks:
-            self.parts[h].append(src[h].index_select(0, index.to(src[h].device)).to("cpu", self.dtype))
+            if isinstance(index, slice):  # a view of the batch: copied, so the batch is not kept alive
+                self.parts[h].append(src[h][index].to("cpu", self.dtype, copy=True))
+            else:
+                self.parts[h].append(src[h].index_select(0, index.to(src[h].device)).to("cpu", self.dtype))
         for k, v in meta.items():
             self.parts[k].append(v)
 

@@ -116,8 +116,10 @@ def gaps(size: int, done: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def as_range(index: torch.Tensor) -> torch.Tensor | slice:
+def as_range(index: torch.Tensor | slice) -> torch.Tensor | slice:
     """``index`` (sorted row numbers) as a slice when it is one contiguous run: a plain copy beats a gather."""
+    if isinstance(index, slice):
+        return index
     n = index.numel()
     if n and int(index[-1]) - int(index[0]) + 1 == n:
         return slice(int(index[0]), int(index[0]) + n)

@@ -177,7 +177,7 @@ class StoreWriter:
         """Add rows (``acts[hook]``: [rows, d]; ``meta[key]``: [rows]); full shards are written."""
         self.append_rows(acts, None, meta)
 
-    def append_rows(self, src: dict[str, torch.Tensor], index: torch.Tensor | None, meta: dict[str, torch.Tensor]) -> None:
+    def append_rows(self, src: dict[str, torch.Tensor], index: torch.Tensor | slice | None, meta: dict[str, torch.Tensor]) -> None:
         """Add rows ``src[hook][index]`` (``index`` None: every row of ``src[hook]`` [n, d], in order).
 
         The rows are gathered straight into the shard's file image (one copy, any device or

@@ -33,6 +33,7 @@ def test_bench_capture_smoke(monkeypatch, tmp_path, capsys):
         assert all(len(v) == reps and min(v) > 0 for v in r["seconds"].values())  # every method timed in every rep
         assert r["capture_vs_cut_paired"]["min"] <= r["capture_vs_cut_paired"]["median"] <= r["capture_vs_cut_paired"]["max"]
         assert 0 < r["own_work_share"] and r["capture_vs_cut_own_work"] == 1 / (1 + r["own_work_share"])
+        assert r["own_work_ms"] > 0 and r["batches"] >= 1
     import interp.hooks.capturing as capturing
     from interp.hooks.hooked import hooked_passes
 

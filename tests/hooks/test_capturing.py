@@ -112,3 +112,38 @@ def test_capture_from_texts_uses_tokenizer_and_documents(minilm):
     assert result.inputs is not None and result.inputs.n_prefix == 1
     assert set(result.inputs.doc_ids.tolist()) == {0, 1}
     assert len(result["blocks.0.hook_resid_post"]) == int(result.inputs.attention_mask.sum())
+
+
+@pytest.mark.parametrize("batch_size,chunk", [(1, 1), (3, 2), (4, 64), (7, 1)])
+def test_batch_plan_matches_the_rows_of_each_batch_worked_out_one_by_one(batch_size, chunk):
+    """The precomputed per-batch rows and metadata equal the plain per-batch computation,
+    across chunk boundaries, empty batches, padded (non-contiguous) batches and a resume skip."""
+    from interp.hooks.capturing import _batch_plan
+
+    gen = torch.Generator().manual_seed(0)
+    n_seq, seq_len = 23, 6
+    tokens = torch.randint(0, 50, (n_seq, seq_len), generator=gen)
+    keep = torch.rand(n_seq, seq_len, generator=gen) < 0.6
+    keep[5:12] = False  # whole empty batches
+    keep[13] = True  # a contiguous run inside a padded region
+    for first_batch in (0, 1):
+        for skip in (0, 1, 2):
+            starts = range(first_batch * batch_size, n_seq, batch_size)
+            want = []
+            for start in starts:
+                m = keep[start : start + batch_size]
+                flat = m.reshape(-1).nonzero().squeeze(1)
+                if start == starts[0]:
+                    flat = flat[skip:]
+                if len(flat):
+                    want.append((start, flat, (flat // seq_len + start).int(), (flat % seq_len).int(),
+                                 tokens[start : start + batch_size].reshape(-1)[flat].int()))
+            got = list(_batch_plan(tokens, keep, starts, batch_size, skip, chunk=chunk))
+            assert [g[0] for g in got] == [w[0] for w in want]
+            for (start, stop, rows, meta), (_, flat, seq, pos, tok) in zip(got, want):
+                assert stop == min(start + batch_size, n_seq)
+                idx = torch.arange(batch_size * seq_len)[rows] if isinstance(rows, slice) else rows
+                assert torch.equal(idx, flat)
+                assert torch.equal(meta["__seq_id"], seq) and torch.equal(meta["__seq_pos"], pos)
+                assert torch.equal(meta["__token_id"], tok)
+            assert any(isinstance(g[2], slice) for g in got) and any(not isinstance(g[2], slice) for g in got)
