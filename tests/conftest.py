@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
@@ -30,6 +31,19 @@ def one_thread():
 def _isolated_runs(tmp_path, monkeypatch):
     """Every test writes runs under its own temp folder, never ./runs."""
     monkeypatch.setenv("INTERP_RUNS", str(tmp_path / "runs"))
+
+
+def json_with(obj, path: tuple, value):
+    """A deep copy of the JSON value ``obj`` with the item at ``path`` (keys / list indices) set to ``value``.
+
+    The fuzz tests (store manifests, SAE configs) build their damaged variants with it.
+    """
+    out = json.loads(json.dumps(obj))
+    d = out
+    for k in path[:-1]:
+        d = d[k]
+    d[path[-1]] = value
+    return out
 
 
 def tiny_config(**overrides) -> ToyConfig:

@@ -18,6 +18,8 @@ import torch
 
 from interp.hooks import ActivationStore, StoreError
 
+from conftest import json_with
+
 HOOK = "blocks.0.hook_resid_post"
 ODD = [None, True, 0, -1, 1.5, 2**70, "text", "", [], ["x"], [1, 2], {}, {"a": 1}]
 
@@ -37,16 +39,6 @@ def store_dir(tmp_path_factory) -> tuple[Path, dict]:
     return out, manifest
 
 
-def _set(obj, path: tuple, value):
-    """A deep copy of ``obj`` with the item at ``path`` (keys / list indices) set to ``value``."""
-    out = json.loads(json.dumps(obj))
-    d = out
-    for k in path[:-1]:
-        d = d[k]
-    d[path[-1]] = value
-    return out
-
-
 def _paths(obj, prefix: tuple = ()) -> list[tuple]:
     """Every key / index path in a nested JSON value."""
     items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else []
@@ -58,15 +50,15 @@ def _paths(obj, prefix: tuple = ()) -> list[tuple]:
 
 
 def _variants(good: dict) -> list[bytes]:
-    out = [json.dumps(_set(good, path, v)).encode() for path in _paths(good) for v in ODD]
+    out = [json.dumps(json_with(good, path, v)).encode() for path in _paths(good) for v in ODD]
     out += [json.dumps({k: v for k, v in good.items() if k != key}).encode() for key in good]  # each key removed
     shard = good["shards"][0]
-    out += [json.dumps(_set(good, ("shards", 0), {k: v for k, v in shard.items() if k != key})).encode()
+    out += [json.dumps(json_with(good, ("shards", 0), {k: v for k, v in shard.items() if k != key})).encode()
             for key in shard]
-    out += [json.dumps(_set(good, ("shards", 0, "file"), f)).encode()
+    out += [json.dumps(json_with(good, ("shards", 0, "file"), f)).encode()
             for f in ("../manifest.json", "/etc/passwd", "sub/shard.safetensors", ".", "..", "a\u0000b")]
-    out += [json.dumps(_set(good, ("tokens_file",), f)).encode() for f in ("../x", "/etc/passwd", "..", "")]
-    out += [json.dumps(_set(good, ("d",), {"other": 128})).encode(), json.dumps(_set(good, ("version",), 99)).encode()]
+    out += [json.dumps(json_with(good, ("tokens_file",), f)).encode() for f in ("../x", "/etc/passwd", "..", "")]
+    out += [json.dumps(json_with(good, ("d",), {"other": 128})).encode(), json.dumps(json_with(good, ("version",), 99)).encode()]
     text = json.dumps(good).encode()
     out += [text[:n] for n in range(0, len(text), 29)]  # truncations
     out += [b"[" * 100_000 + b"]" * 100_000, b'{"hooks": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"]

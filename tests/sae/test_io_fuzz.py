@@ -19,6 +19,8 @@ from interp.sae.io import CFG_FILE, SAEFormatError
 
 from .sae_helpers import make
 
+from conftest import json_with
+
 ODD = [None, True, 0, -3, 1.5, 10**30, "text", "", [], [1, 2], {}, {"a": 1}, float("nan")]
 D_IN, D_SAE = 6, 16
 
@@ -33,23 +35,13 @@ def _keys(obj: dict, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
-def _with(obj: dict, path: tuple, value) -> dict:
-    """A deep copy of ``obj`` with the key at ``path`` set to ``value``."""
-    out = json.loads(json.dumps(obj))
-    d = out
-    for k in path[:-1]:
-        d = d[k]
-    d[path[-1]] = value
-    return out
-
-
 def _variants(good: dict) -> list[bytes]:
-    native = _with(good, ("metadata",), {k: v for k, v in good["metadata"].items() if k != "interp"})
+    native = json_with(good, ("metadata",), {k: v for k, v in good["metadata"].items() if k != "interp"})
     out: list[bytes] = []
     for cfg in (good, native):  # interp-written, and as SAELens would have written it
         for path in _keys(cfg):
-            out += [json.dumps(_with(cfg, path, v)).encode() for v in ODD]
-            out.append(json.dumps(_with(cfg, path[:-1], {k: v for k, v in _get(cfg, path[:-1]).items()
+            out += [json.dumps(json_with(cfg, path, v)).encode() for v in ODD]
+            out.append(json.dumps(json_with(cfg, path[:-1], {k: v for k, v in _get(cfg, path[:-1]).items()
                                                          if k != path[-1]}) if path[:-1] else
                                   {k: v for k, v in cfg.items() if k != path[0]}).encode())  # the key removed
     text = json.dumps(good).encode()
