@@ -8,7 +8,7 @@ training part of ``store.split_sequences(0.1)``), or a
 :class:`~interp.hooks.CaptureResult`. :func:`open_rows` turns any of these into a
 :class:`RowSource` with two backends:
 
-* :class:`TensorRows`: one 2-D array [n, d] (a tensor, or a numpy array / memmap,
+* :class:`TensorRows`: one 2-D array [n, d] or named ones with the same rows (a tensor, or a numpy array / memmap,
   from which only the rows asked for are read);
 * :class:`StoreRows`: hooks of a store or view, read through the store's public API.
 
@@ -102,37 +102,49 @@ class RowSource:
 
 
 class TensorRows(RowSource):
-    """Rows of one 2-D array [n, d]: a tensor, or a numpy array / memmap read only where asked."""
+    """Rows of a 2-D array [n, d] (a tensor, or a numpy array / memmap read only where asked), or of
+    several named ones ``{name: [n, d_name]}`` with the same rows: one permutation shuffles them all
+    (a transcoder's MLP input and output must stay paired)."""
 
     def __init__(self, data: Any, name: str = "x", error: type[Exception] = RowsError) -> None:
         self.error = error
-        if not isinstance(data, (torch.Tensor, np.ndarray)) or data.ndim != 2:
-            shape = tuple(data.shape) if hasattr(data, "shape") else None
-            raise error(f"Activations must be [rows, d] (a 2-D array), got {type(data).__name__} with shape {shape}; "
-                        "flatten with x.reshape(-1, x.shape[-1]).")
-        floating = data.is_floating_point() if isinstance(data, torch.Tensor) else np.issubdtype(data.dtype, np.floating)
-        if not floating:
-            raise error(f"Activations must be floating point, got {data.dtype}.")
-        self.data = data
-        self.names = [name]
-        self.d = {name: int(data.shape[1])}
+        named = dict(data) if isinstance(data, dict) else {name: data}
+        if not named:
+            raise error("No activations: pass a [rows, d] array or a {name: [rows, d]} dict of them.")
+        for key, arr in named.items():
+            if not isinstance(arr, (torch.Tensor, np.ndarray)) or arr.ndim != 2:
+                shape = tuple(arr.shape) if hasattr(arr, "shape") else None
+                raise error(f"Activations {key!r} must be [rows, d] (a 2-D array), got {type(arr).__name__} with "
+                            f"shape {shape}; flatten with x.reshape(-1, x.shape[-1]).")
+            floating = arr.is_floating_point() if isinstance(arr, torch.Tensor) else np.issubdtype(arr.dtype, np.floating)
+            if not floating:
+                raise error(f"Activations {key!r} must be floating point, got {arr.dtype}.")
+        lengths = {key: int(arr.shape[0]) for key, arr in named.items()}
+        if len(set(lengths.values())) != 1:
+            raise error(f"Named activations must have the same rows; got {lengths}.")
+        self.data = named
+        self.names = list(named)
+        self.d = {key: int(arr.shape[1]) for key, arr in named.items()}
 
     def __len__(self) -> int:
-        return int(self.data.shape[0])
+        return int(next(iter(self.data.values())).shape[0])
 
     def rows(self, name: str, start: int, stop: int) -> torch.Tensor:
-        part = self.data[start:stop]
+        part = self.data[name][start:stop]
         return torch.from_numpy(np.array(part)) if isinstance(part, np.ndarray) else part
 
-    def _rows_at(self, idx: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.data, np.ndarray):  # e.g. a read-only np.memmap: gather only these rows
-            return torch.from_numpy(np.ascontiguousarray(self.data[idx.numpy()])).float()
-        return self.data[idx].float()
+    def _rows_at(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {}
+        for key, arr in self.data.items():
+            if isinstance(arr, np.ndarray):  # e.g. a read-only np.memmap: gather only these rows
+                out[key] = torch.from_numpy(np.ascontiguousarray(arr[idx.numpy()])).float()
+            else:
+                out[key] = arr[idx].float()
+        return out
 
     def sample(self, n: int) -> dict[str, torch.Tensor]:
         """Up to ``n`` evenly spaced rows (the same on every rank)."""
-        idx = torch.linspace(0, len(self) - 1, min(n, len(self))).long()
-        return {self.names[0]: self._rows_at(idx)}
+        return self._rows_at(torch.linspace(0, len(self) - 1, min(n, len(self))).long())
 
     def epoch(self, epoch: int, batch_size: int, seed: int, start: int = 0, rank: int = 0,
               world_size: int = 1) -> Iterator[dict[str, torch.Tensor]]:
@@ -142,8 +154,7 @@ class TensorRows(RowSource):
         perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
         local = batch_size // world_size
         for b in range(start, n_batches):
-            rows = perm[b * batch_size + rank * local : b * batch_size + (rank + 1) * local]
-            yield {self.names[0]: self._rows_at(rows)}
+            yield self._rows_at(perm[b * batch_size + rank * local : b * batch_size + (rank + 1) * local])
 
 
 class StoreRows(RowSource):

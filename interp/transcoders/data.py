@@ -14,52 +14,28 @@ where the source has it, else ``blocks.L.hook_mlp_in``; the output is ``blocks.L
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 
-from interp.hooks.rows import RowSource, epoch_seed, open_rows
+from interp.hooks.rows import RowSource, TensorRows, open_rows
 from interp.sae.data import SourceError
 
 INPUT_HOOKS = ("blocks.{layer}.ln2.hook_normalized", "blocks.{layer}.hook_mlp_in")
 OUTPUT_HOOK = "blocks.{layer}.hook_mlp_out"
 
 
-class TensorPairs(RowSource):
-    """Named 2-D tensors with the same rows ``{name: [n, d_name]}``: one permutation shuffles them all."""
+class TensorPairs(TensorRows):
+    """Named 2-D tensors with the same rows ``{name: [n, d_name]}``: one permutation shuffles them all.
+
+    :class:`~interp.hooks.rows.TensorRows` over a dict, raising the SAE data layer's ``SourceError``;
+    one data path for SAEs and transcoders, so the ranks of a DDP run read disjoint rows here too.
+    """
 
     def __init__(self, data: dict[str, torch.Tensor], error: type[Exception] = SourceError) -> None:
-        self.error = error
-        if not data:
-            raise error("TensorPairs needs at least one named tensor.")
-        lengths = {name: int(t.shape[0]) for name, t in data.items()}
-        bad = [name for name, t in data.items() if t.dim() != 2 or not t.is_floating_point()]
-        if bad or len(set(lengths.values())) != 1:
-            raise error(f"Named activations must be floating [rows, d] tensors with the same rows; got "
-                        f"{ {n: (tuple(t.shape), str(t.dtype)) for n, t in data.items()} }.")
-        self.data = data
-        self.names = list(data)
-        self.d = {name: int(t.shape[1]) for name, t in data.items()}
-
-    def __len__(self) -> int:
-        return int(next(iter(self.data.values())).shape[0])
-
-    def rows(self, name: str, start: int, stop: int) -> torch.Tensor:
-        return self.data[name][start:stop]
-
-    def sample(self, n: int) -> dict[str, torch.Tensor]:
-        idx = torch.linspace(0, len(self) - 1, min(n, len(self))).long()
-        return {name: t[idx].float() for name, t in self.data.items()}
-
-    def epoch(self, epoch: int, batch_size: int, seed: int, start: int = 0, rank: int = 0,
-              world_size: int = 1) -> Iterator[dict[str, torch.Tensor]]:
-        n_batches = len(self) // batch_size
-        if n_batches == 0:
-            raise self._too_few(batch_size)
-        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
-        for b in range(start, n_batches):
-            rows = perm[b * batch_size : (b + 1) * batch_size]
-            yield {name: t[rows].float() for name, t in self.data.items()}
+        if not isinstance(data, dict):
+            raise error(f"TensorPairs takes {{name: [rows, d] tensor}}, got {type(data).__name__}.")
+        super().__init__(data, error=error)
 
 
 def open_pairs(data: Any, hooks: Sequence[str], buffer_shards: int = 4) -> RowSource:
