@@ -22,8 +22,9 @@ def test_shipped_model_predicts_legal_moves_on_heldout_games() -> None:
     assert logits.shape[-1] == N_MOVE_CLASSES
     rate = legal_top1(logits, batch)
     print(f"top-1 legal {rate:.4f} over {int(batch.valid.sum())} positions")
-    # The bar is 99 %; the shipped checkpoint (28 min of CPU training, 320k games) reaches ~98 %.
-    assert rate >= 0.97
+    # The bar is 99 %; the shipped checkpoint (18000 steps, 1.15M games, ~2 h on one CPU thread) reaches
+    # 98.95 % here and 98.98 % on the experiment's games; the 5000-step one before it (97.7 %) fails.
+    assert rate >= 0.985
     # and the model is no bag of move frequencies: the best move ignoring the game is far from legal
     prior = logits.mean((0, 1)).expand_as(logits)
     assert legal_top1(prior, batch) < 0.5
@@ -33,7 +34,7 @@ def test_checkpoint_is_small_and_records_its_training() -> None:
     folder = TOY_DIR / "othello"
     assert (folder / "model.safetensors").stat().st_size < 10 * 2**20
     training = json.loads((folder / "training.json").read_text())
-    assert training["final"]["legal_top1"] >= 0.97 and training["recipe"]["n_layers"] >= 4
+    assert training["final"]["legal_top1"] >= 0.985 and training["recipe"]["n_layers"] >= 4
 
 
 def test_recipe_smoke_run(tmp_path) -> None:

@@ -16,7 +16,7 @@ from interp.probes import LogisticProbe
 from interp.probes.othello import BoardProbeConfig, board_rows, fit_board_probes, layer_hook, read_board
 from interp.probes.othello_intervention import flip_vector, pick_trials, run_interventions
 
-BEST_LAYER = 4  # the sweep: L4 and L5 tie at 0.931 (600 games); L3 0.921
+BEST_LAYER = 5  # the sweep (600 games): L5 0.962, L6 0.961, L4 0.960, L3 0.944
 EDIT_LAYER, EDIT_SCALE = 3, 4.0  # OthelloConfig's defaults (chosen on other games than these)
 
 
@@ -62,9 +62,10 @@ def test_mine_theirs_probes_read_the_board_colour_probes_and_a_random_model_do_n
     rand = board_rows(random_model(model, seed=1), batch, [hook])
     rand_mine = fit_board_probes(rand.acts[hook], rand.mine, split, hook=hook, labelling="mine", config=cfg)
     print(f"mine {mine.mean:.4f} colour {colour.mean:.4f} random model {rand_mine.mean:.4f}")
-    # The issue's bar is 95 %; the shipped model (97.7 % legal top-1) is read at ~93 % (300 games here: ~92.7 %).
-    assert mine.mean >= 0.90
-    assert mine.mean - colour.mean >= 0.10
+    # The issue's bar: 95 %. The shipped model is read at 96.2 % on the experiment's 600 games (95.7 % on these
+    # 300); the 5000-step checkpoint before it read 93 % and fails here.
+    assert mine.mean >= 0.95
+    assert mine.mean - colour.mean >= 0.15
     assert mine.mean - rand_mine.mean >= 0.25
     # read_board agrees with the probes' own predictions and puts "empty" at 0 for the centre squares
     reading = read_board(mine.probes, rows.acts[hook][:50])
@@ -82,8 +83,8 @@ def test_editing_along_probe_directions_changes_the_predicted_moves(othello) -> 
     res = run_interventions(model, batch, [(hook, mine.probes)], trials, scale=EDIT_SCALE)
     print(res.row())
     assert res.n_trials >= 100
-    # The issue asks for a majority; the shipped model gives ~0.50 here (0.54 on the experiment's games), so
-    # the bar is set a little lower and the edit must beat every control by a wide margin.
-    assert res.success >= 0.45
-    assert res.success - max(res.null, res.random_direction) >= 0.2  # unedited / random edit of the same size
+    # The issue asks for a majority: the shipped model gives 0.64 here (0.71 on the experiment's games), and
+    # the edit must beat every control by a wide margin.
+    assert res.success > 0.5
+    assert res.success - max(res.null, res.random_direction) >= 0.3  # unedited / random edit of the same size
     assert res.success >= 4 * res.chance
