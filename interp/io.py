@@ -75,3 +75,16 @@ def process_gone(pid: int | None, host: str | None, started: float | None) -> bo
     except psutil.Error:
         return False
     return started is not None and abs(now - started) > 1.0
+
+
+def check_config_keys(cls: type, obj: dict[str, Any]) -> None:
+    """ValueError naming the keys of ``obj`` the dataclass ``cls`` has no field for, and the ones it has.
+
+    Configs read back from run folders and checkpoints (``from_json``) refuse keys they do not know
+    rather than drop them: a typo or a newer writer's option should be seen, not silently lost.
+    """
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(cls)}
+    if unknown := set(obj) - known:
+        raise ValueError(f"Unknown {cls.__name__} keys {sorted(unknown)}; known keys are {sorted(known)}.")

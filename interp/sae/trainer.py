@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from interp.io import check_config_keys
 from interp.sae.base import SAE, SAEConfig, make_sae
 from interp.sae.checkpoint import CheckpointError, has_checkpoint, load_checkpoint, restore, save_checkpoint
 from interp.sae.data import SourceError, open_source
@@ -84,9 +85,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        if set(obj) - known:
-            raise ValueError(f"Unknown TrainConfig keys {sorted(set(obj) - known)}; known keys are {sorted(known)}.")
+        check_config_keys(cls, obj)
         return cls(**{**obj, "sae": SAEConfig.from_json(obj["sae"]), "betas": tuple(obj.get("betas", (0.9, 0.999)))})
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from interp.io import check_config_keys
 from interp.transcoders.common import (UNIT_NORM, TrainOut, activate, auxk_loss, check_activation, finish,
                                        normalise_rows, remove_parallel_grad, train_code)
 
@@ -50,10 +51,7 @@ class SparsityOptions:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Any:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(obj) - known
-        if unknown:
-            raise ValueError(f"Unknown {cls.__name__} keys {sorted(unknown)}; known keys are {sorted(known)}.")
+        check_config_keys(cls, obj)
         return cls(**obj)
 
 

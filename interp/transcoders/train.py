@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import torch
 
+from interp.io import check_config_keys
 from interp.sae.checkpoint import CheckpointError
 from interp.sae.data import SourceError
 from interp.sae.distributed import DistInfo, default_device
@@ -78,9 +79,7 @@ class TranscoderTrainConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "TranscoderTrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        if set(obj) - known:
-            raise ValueError(f"Unknown TranscoderTrainConfig keys {sorted(set(obj) - known)}; known keys are {sorted(known)}.")
+        check_config_keys(cls, obj)
         return cls(**{**obj, "transcoder": TranscoderConfig.from_json(obj["transcoder"]),
                       "betas": tuple(obj.get("betas", (0.9, 0.999)))})
 
