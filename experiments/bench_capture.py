@@ -319,14 +319,17 @@ def main() -> None:
         return
     from interp.runs import start_run
 
+    def seqs_for(spec: str) -> int:  # --seqs for every model, else each model's default
+        return args.seqs or SEQS.get(spec, 256)
+
     dev_name = torch.cuda.get_device_name(0) if args.device == "cuda" else f"{platform.processor() or platform.machine()} CPU"
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# bench_capture on {dev_name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.seqs or ', '.join(f'{m} {SEQS.get(m, 256)}' for m in args.models)} seqs x {args.seq_len} tokens, batch {args.batch_size}, {args.reps} interleaved reps (medians); "
+          f"{args.seqs or ', '.join(f'{m} {seqs_for(m)}' for m in args.models)} seqs x {args.seq_len} tokens, batch {args.batch_size}, {args.reps} interleaved reps (medians); "
           f"load average {load_before:.2f} at the start\n", flush=True)
     rows = []
     for spec in args.models:
-        for r in bench_model(spec, args.seqs or SEQS.get(spec, 256), args.seq_len, args.batch_size, args.reps, args.device):
+        for r in bench_model(spec, seqs_for(spec), args.seq_len, args.batch_size, args.reps, args.device):
             rows.append(r)
             print(json.dumps({k: v for k, v in r.items() if k != "seconds"}), flush=True)
     print("\n| model | hook | capture -> disk (tok/s) | forward cut after the block (tok/s) | **capture vs cut forward** "
@@ -344,7 +347,7 @@ def main() -> None:
           "| `iter_batches` (4096, checked ahead in the background) (ms) | unchecked (ms) | checksum's share |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for spec in args.models:
-        r = bench_read(spec, args.seqs or SEQS.get(spec, 256), args.seq_len, args.batch_size, args.reps, args.device)
+        r = bench_read(spec, seqs_for(spec), args.seq_len, args.batch_size, args.reps, args.device)
         reads.append(r)
         print(f"| {spec} | {r['hook']}, {r['rows']:,} rows in {r['shards']} shards | {r['median_s']['checked'] * 1e3:.1f} | "
               f"{r['median_s']['unchecked'] * 1e3:.1f} | {r['checksum_share']:.1%} | "
