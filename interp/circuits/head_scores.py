@@ -86,12 +86,20 @@ class HeadScores:
     n_seq: int
 
 
-def induction_head_scores(model: Any, segment_len: int, n_seq: int = 64, seed: int = 1234) -> HeadScores:
-    """Score every head on ``n_seq`` seeded sequences ``[BOS] r r`` with ``|r| = segment_len``."""
-    from interp.datasets.synthetic import half_losses, induction_eval_batch
+def induction_head_scores(model: Any, segment_len: int, n_seq: int = 64, seed: int = 1234,
+                          token_pool: torch.Tensor | None = None) -> HeadScores:
+    """Score every head on ``n_seq`` seeded sequences ``[BOS] r r`` with ``|r| = segment_len``.
 
-    tokens, first, second = induction_eval_batch(n_seq, segment_len, model.cfg.d_vocab,
-                                                 torch.Generator().manual_seed(seed))
+    ``r`` is uniform over the vocabulary (BOS aside), or over ``token_pool`` (LongTensor
+    [n]) when given: a language model should be scored on tokens it has trained on
+    (``toy:induction-lm`` keeps its pool in ``config.json``, ``extra["repeat_pool"]``).
+    """
+    from interp.datasets.synthetic import half_losses, induction_eval_batch, pool_tokens
+
+    vocab = model.cfg.d_vocab if token_pool is None else len(token_pool) + 1
+    tokens, first, second = induction_eval_batch(n_seq, segment_len, vocab, torch.Generator().manual_seed(seed))
+    if token_pool is not None:
+        tokens = pool_tokens(tokens, token_pool)
     prev = previous_token_score(model, tokens)  # [layer, head]
     ind = induction_score(model, tokens, segment_len)
     first_loss, repeat_loss = half_losses(forward(model, tokens).logits, tokens, first, second)

@@ -201,6 +201,22 @@ def modadd_dataset(
     return tokens[train], labels[train], tokens[test], labels[test]
 
 
+def pool_tokens(tokens: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """Map a synthetic batch drawn over ``vocab = len(pool) + 1`` onto a language model's tokens.
+
+    Ids ``1..len(pool)`` become ``pool[0..len(pool) - 1]`` and 0 stays the BOS (id 0), so
+    any batch above (made with ``vocab=len(pool) + 1``) becomes the same task over chosen LM
+    tokens. Why: an LM's induction must be measured on tokens it has trained on (an
+    untrained embedding is noise to a previous-token head), not uniformly over its vocab.
+
+    tokens: LongTensor [...] with ids in ``[0, len(pool)]``; pool: LongTensor [n_pool]. Returns [...].
+    """
+    if int(tokens.max()) > len(pool):
+        raise ValueError(f"tokens hold ids up to {int(tokens.max())}, but the pool has {len(pool)}: "
+                         f"draw the batch with vocab=len(pool) + 1.")
+    return torch.cat([torch.zeros(1, dtype=torch.long), pool.long()])[tokens]
+
+
 def _random_tokens(
     batch: int, n: int, vocab: int, generator: torch.Generator | None, bos: int | None
 ) -> torch.Tensor:

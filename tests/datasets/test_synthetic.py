@@ -95,3 +95,16 @@ def test_modadd_split_is_determined_by_its_seed():
     assert not torch.equal(a[0], c[0])
     with pytest.raises(ValueError):
         modadd_dataset(p=5, frac_train=1.0)
+
+
+def test_pool_tokens_puts_a_task_on_chosen_lm_tokens():
+    from interp.datasets.synthetic import pool_tokens
+
+    pool = torch.tensor([7, 300, 41])
+    batch = induction_batch(5, 9, vocab=len(pool) + 1, generator=torch.Generator().manual_seed(0))  # ids 0..3
+    mapped = pool_tokens(batch, pool)
+    assert (mapped[:, 0] == 0).all() and set(mapped[:, 1:].unique().tolist()) <= {7, 300, 41}
+    assert torch.equal(mapped[:, 1:5], mapped[:, 5:])  # still a segment and its repeat
+    assert torch.equal(mapped == 0, batch == 0) and torch.equal(pool[batch[:, 1:] - 1], mapped[:, 1:])
+    with pytest.raises(ValueError, match="vocab=len\\(pool\\) \\+ 1"):
+        pool_tokens(torch.tensor([[0, 4]]), pool)

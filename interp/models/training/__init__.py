@@ -18,6 +18,7 @@ from typing import Any
 
 TOY_RECIPES = {
     "induction": "interp.models.training.induction:train_induction",
+    "induction-lm": "interp.models.training.inductionlm:train_induction_lm",
     "modadd": "interp.models.training.modadd:train_modadd",
     "othello": "interp.models.training.othello:train_othello",
     "toylm": "interp.models.training.toylm:train_toylm",
