@@ -31,8 +31,7 @@ import torch
 from torch import nn
 
 from interp.io import check_config_keys
-from interp.transcoders.common import (UNIT_NORM, TrainOut, activate, auxk_loss, check_activation, finish,
-                                       normalise_rows, remove_parallel_grad, train_code)
+from interp.transcoders.common import TrainOut, TranscoderBase, activate, check_activation, finish, train_code
 
 
 @dataclass(kw_only=True)
@@ -79,10 +78,8 @@ def unit_columns(rows: int, cols: int, generator: torch.Generator | None, dim: i
     return w / w.norm(dim=dim, keepdim=True)
 
 
-class Transcoder(nn.Module):
+class Transcoder(TranscoderBase):
     """One MLP's sparse replacement; see the module docstring for the maths and shapes."""
-
-    init_decoder_norm_relu = 0.1  # relu: decoder rows start small and free (no unit-norm constraint)
 
     def __init__(self, cfg: TranscoderConfig) -> None:
         super().__init__()
@@ -99,17 +96,11 @@ class Transcoder(nn.Module):
                           if cfg.activation == "jumprelu" else None)  # [d_sae]
         self.reset_parameters()
 
-    @property
-    def d_in(self) -> int:
-        return self.cfg.d_in
+    def latent_decoders(self) -> list[list[torch.Tensor]]:
+        return [[self.W_dec]]
 
-    @property
-    def d_out(self) -> int:
-        return self.cfg.d_out
-
-    @property
-    def d_sae(self) -> int:
-        return self.cfg.d_sae
+    def thresholds(self) -> list[torch.Tensor]:
+        return [] if self.threshold is None else [self.threshold]
 
     # ---- inference (raw activations) ----
     def pre_acts(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,10 +127,6 @@ class Transcoder(nn.Module):
         return self.decode(self.encode(x), x)
 
     # ---- training (scaled units) ----
-    @property
-    def unit_norm_decoder(self) -> bool:
-        return self.cfg.activation in UNIT_NORM
-
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Random unit-norm encoder columns and decoder rows (relu: rows of norm 0.1), zero biases and skip."""
         c = self.cfg
@@ -174,22 +161,5 @@ class Transcoder(nn.Module):
         y_hat = code.decode(self.W_dec) + self.b_dec  # [n, d_out]
         if self.W_skip is not None:
             y_hat = y_hat + (xs @ self.W_skip) * self.skip_gain()
-        terms: dict[str, tuple[float, torch.Tensor]] = {}
-        if c.activation == "topk":
-            terms["aux"] = (c.aux_coeff, auxk_loss(pre, dead, c.k_aux or c.d_out // 2, self.W_dec, ys - y_hat))
-        elif c.activation == "relu":
-            terms["l1"] = (c.l1_coeff * sparsity_scale, code.dense.float().sum(0) @ self.W_dec.norm(dim=-1) / len(xs))
-        else:
-            terms["l0"] = (c.l0_coeff * sparsity_scale, code.l0_penalty)
+        terms = self.sparsity_terms([pre], [code], [dead], [ys - y_hat], sparsity_scale)
         return finish([ys], [y_hat], [code], terms)
-
-    def before_optimizer_step(self) -> None:
-        if self.unit_norm_decoder:
-            remove_parallel_grad([self.W_dec])
-
-    @torch.no_grad()
-    def after_optimizer_step(self) -> None:
-        if self.unit_norm_decoder:
-            normalise_rows([self.W_dec])
-        if self.threshold is not None:
-            self.threshold.clamp_(min=1e-6)

@@ -29,8 +29,7 @@ import torch
 from torch import nn
 
 from interp.transcoders.base import SparsityOptions, unit_columns
-from interp.transcoders.common import (UNIT_NORM, TrainOut, activate, auxk_loss, check_activation, finish,
-                                       normalise_rows, remove_parallel_grad, row_norms, train_code)
+from interp.transcoders.common import TrainOut, TranscoderBase, activate, check_activation, finish, normalise_rows, train_code
 
 
 @dataclass
@@ -67,10 +66,8 @@ def pair_index(src: int, tgt: int, n_layers: int) -> int:
     return src * n_layers - src * (src - 1) // 2 + (tgt - src)
 
 
-class CrossLayerTranscoder(nn.Module):
+class CrossLayerTranscoder(TranscoderBase):
     """Every MLP's sparse replacement at once, with cross-layer decoders; see the module docstring."""
-
-    init_decoder_norm_relu = 0.1
 
     def __init__(self, cfg: CLTConfig) -> None:
         super().__init__()
@@ -91,17 +88,11 @@ class CrossLayerTranscoder(nn.Module):
                                             for _ in range(n)]) if cfg.activation == "jumprelu" else None)
         self.reset_parameters()
 
-    @property
-    def d_in(self) -> int:
-        return self.cfg.d_in
+    def latent_decoders(self) -> list[list[torch.Tensor]]:
+        return [self.decoders_from(src) for src in range(self.n_layers)]
 
-    @property
-    def d_out(self) -> int:
-        return self.cfg.d_out
-
-    @property
-    def d_sae(self) -> int:
-        return self.cfg.d_sae
+    def thresholds(self) -> list[torch.Tensor]:
+        return [] if self.threshold is None else list(self.threshold)
 
     def W_dec_to(self, src: int, tgt: int) -> torch.Tensor:
         """The decoder [d_sae, d_out] from layer ``src``'s latents to layer ``tgt``'s output (tgt ≥ src)."""
@@ -149,10 +140,6 @@ class CrossLayerTranscoder(nn.Module):
         return [self.decode(t, acts, xs[t]) for t in range(self.n_layers)]
 
     # ---- training (scaled units) ----
-    @property
-    def unit_norm_decoder(self) -> bool:
-        return self.cfg.activation in UNIT_NORM
-
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Random unit-norm encoder columns; each latent's concatenated decoder rows at unit norm (relu: 0.1)."""
         c = self.cfg
@@ -201,30 +188,6 @@ class CrossLayerTranscoder(nn.Module):
             if self.W_skip is not None:
                 y = y + (xs[t] @ self.W_skip[t]) * self.skip_gain(t)
             y_hats.append(y)
-        terms: dict[str, tuple[float, torch.Tensor]] = {}
-        if c.activation == "topk":
-            k_aux = c.k_aux or c.d_out // 2
-            aux = sum(auxk_loss(pres[l], None if dead is None else dead[l], k_aux, self.W_dec_to(l, l), ys[l] - y_hats[l])
-                      for l in range(n))
-            terms["aux"] = (c.aux_coeff, aux)
-        elif c.activation == "relu":
-            l1 = sum(codes[l].dense.float().sum(0) @ row_norms(self.decoders_from(l)) for l in range(n)) / len(xs[0])
-            terms["l1"] = (c.l1_coeff * sparsity_scale, l1)
-        else:
-            terms["l0"] = (c.l0_coeff * sparsity_scale, sum(code.l0_penalty for code in codes))
+        dead_by_layer = [None if dead is None else dead[l] for l in range(n)]
+        terms = self.sparsity_terms(pres, codes, dead_by_layer, [ys[t] - y_hats[t] for t in range(n)], sparsity_scale)
         return finish(ys, y_hats, codes, terms)
-
-    def before_optimizer_step(self) -> None:
-        if self.unit_norm_decoder:
-            for src in range(self.n_layers):
-                remove_parallel_grad(self.decoders_from(src))
-
-    @torch.no_grad()
-    def after_optimizer_step(self) -> None:
-        if self.unit_norm_decoder:
-            for src in range(self.n_layers):
-                normalise_rows(self.decoders_from(src))
-        if self.threshold is not None:
-            for thr in self.threshold:
-                thr.clamp_(min=1e-6)
-

@@ -12,13 +12,18 @@ The nonlinearities are the SAE package's, applied to a transcoder's pre-activati
 TopK and JumpReLU keep decoder rows at unit norm, as the SAEs do. A cross-layer latent has one
 decoder row per target layer; the unit norm is that of their concatenation (a latent may write
 to few layers), which is why these helpers take a *list* of decoder matrices.
+
+:class:`TranscoderBase` is what both models build on: their sizes, the loss's sparsity terms and
+the decoder-norm constraint, written once over *latent sets* (a PLT has one, a CLT one per layer).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
 
 from interp.sae.archs.jumprelu import JumpReLUFn, StepFn
 from interp.sae.base import sq_err
@@ -151,3 +156,70 @@ def finish(targets: list[torch.Tensor], estimates: list[torch.Tensor], codes: li
     fired = codes[0].fired if len(codes) == 1 else torch.stack([c.fired.long() for c in codes])
     return TrainOut(loss, {"mse": mse, **{k: v for k, (_, v) in terms.items()}}, fired,
                     torch.stack([c.l0.float() for c in codes]), sse, sst)
+
+
+class TranscoderBase(nn.Module):
+    """What a per-layer and a cross-layer transcoder do the same way, on their *latent sets*.
+
+    A PLT has one latent set with one decoder; a CLT has one per layer, each with a decoder per
+    target layer. Subclasses say which (:meth:`latent_decoders`, :meth:`thresholds`); the sizes,
+    the sparsity terms of the loss and the decoder-norm constraint follow from that here, once.
+    """
+
+    cfg: Any
+    init_decoder_norm_relu = 0.1  # relu: decoder rows start small and free (no unit-norm constraint)
+
+    @property
+    def d_in(self) -> int:
+        return self.cfg.d_in
+
+    @property
+    def d_out(self) -> int:
+        return self.cfg.d_out
+
+    @property
+    def d_sae(self) -> int:
+        return self.cfg.d_sae
+
+    @property
+    def unit_norm_decoder(self) -> bool:
+        return self.cfg.activation in UNIT_NORM
+
+    def latent_decoders(self) -> list[list[torch.Tensor]]:
+        """Per latent set, its decoders [d_sae, d_out] in target order; the first is to its own layer."""
+        raise NotImplementedError
+
+    def thresholds(self) -> list[torch.Tensor]:
+        """Per latent set, its JumpReLU thresholds [d_sae] (empty for other activations)."""
+        raise NotImplementedError
+
+    def sparsity_terms(self, pres: list[torch.Tensor], codes: list[Code], dead: list[torch.Tensor | None],
+                       residuals: list[torch.Tensor], sparsity_scale: float) -> dict[str, tuple[float, torch.Tensor]]:
+        """The loss's extra terms ``{name: (coeff, value)}``, summed over latent sets.
+
+        TopK: AuxK, each set's dead latents (``dead`` [d_sae] bool per set) modelling the residual of its
+        own layer (``residuals`` [n, d_out] per set); ReLU: L1 of the latents weighted by their
+        decoder norms; JumpReLU: the straight-through L0. ``pres`` [n, d_sae] per set.
+        """
+        c, decoders = self.cfg, self.latent_decoders()
+        if c.activation == "topk":
+            k_aux = c.k_aux or c.d_out // 2
+            return {"aux": (c.aux_coeff, sum(auxk_loss(pre, d, k_aux, decs[0], r)
+                                             for pre, d, decs, r in zip(pres, dead, decoders, residuals)))}
+        if c.activation == "relu":
+            l1 = sum(code.dense.float().sum(0) @ row_norms(decs) for code, decs in zip(codes, decoders))
+            return {"l1": (c.l1_coeff * sparsity_scale, l1 / len(pres[0]))}
+        return {"l0": (c.l0_coeff * sparsity_scale, sum(code.l0_penalty for code in codes))}
+
+    def before_optimizer_step(self) -> None:
+        if self.unit_norm_decoder:
+            for decs in self.latent_decoders():
+                remove_parallel_grad(decs)
+
+    @torch.no_grad()
+    def after_optimizer_step(self) -> None:
+        if self.unit_norm_decoder:
+            for decs in self.latent_decoders():
+                normalise_rows(decs)
+        for thr in self.thresholds():
+            thr.clamp_(min=1e-6)
