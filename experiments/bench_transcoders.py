@@ -18,10 +18,11 @@ selection and Adam not counted):
 * **necessary** (the FLOP limit): 2·d_in·d_sae (the encoder matmul that ranks every latent)
   + 2·k·d_in (a sparse dW_enc) + 6·k·d_out per decoder (forward, ⟨dŷ, W_dec⟩, dW_dec: k rows
   each); a CLT's layer l has n − l decoders;
-* **performed by today's path**: the encoder goes through plain autograd (``addmm`` then
-  ``topk``), so dW_enc = xᵀ·dpre is a dense matmul: 4·d_in·d_sae + 6·k·d_out per decoder. At
-  large d_sae this path tops out near **half** the limit; the fused sparse encoder of
-  ``interp.sae.sparse_ops`` (which SAEs use) would lift that cap.
+* **with a dense dW_enc** (a reference column): what plain autograd would do, ``addmm`` then
+  ``topk`` with dW_enc = xᵀ·dpre as a dense matmul: 4·d_in·d_sae + 6·k·d_out per decoder. The
+  trainers ran that way until the encoder moved onto
+  :class:`interp.sae.sparse_ops.TopKEncodeFunction` (sparse dW_enc), which lifted this cap
+  near half the limit.
 
     python experiments/bench_transcoders.py --threads 1
     python experiments/bench_transcoders.py --d-in 128 --d-sae 1024 --k 8 --batch 1024 --steps 10
@@ -49,7 +50,7 @@ from bench_sae import matmul_peak  # noqa: E402
 
 def flops_per_sample(d_in: int, d_out: int, d_sae: int, k: int, n_layers: int = 1, cross: bool = False,
                      dense_encoder_grad: bool = False) -> float:
-    """FLOPs of one training sample: necessary (sparse dW_enc), or as today's autograd path does them."""
+    """FLOPs of one training sample: necessary (sparse dW_enc), or with plain autograd's dense dW_enc."""
     decoders = n_layers * (n_layers + 1) // 2 if cross else n_layers
     enc = (4 if dense_encoder_grad else 2) * d_in * d_sae + (0 if dense_encoder_grad else 2 * k * d_in)
     return n_layers * enc + decoders * 6 * k * d_out

@@ -19,6 +19,10 @@ dense path's 10·n·d_in·d_sae. On CPU the sparse products use torch's COO/CSR 
 elsewhere (CUDA) the same maths runs on ``index_add_`` and gathers. Under autocast
 (bf16 on GPU by default) the caller casts the inputs to the autocast dtype and runs the
 function with autocast off; the casts' backward returns fp32 weight grads.
+
+Transcoders decode into another space (and a cross-layer one into several), so they take only
+the encoder half: :class:`TopKEncodeFunction` returns the kept values with the same sparse
+``dW_enc`` / ``db_enc`` backward, and their decoders go through :func:`sparse_decode`.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def sparse_decode(vals: torch.Tensor, idx: torch.Tensor, W_dec: torch.Tensor) ->
     return F.embedding_bag(idx, W_dec, per_sample_weights=vals.to(W_dec.dtype), mode="sum")
 
 
-def _scatter_rows(idx: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor, n_out: int,
+def scatter_rows(idx: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor, n_out: int,
                   coo: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
     """``out[s] = Σ_{(b,j): idx[b,j] = s} weights[b,j] · rows[b]`` → [n_out, d]."""
     if coo is not None:  # CPU: sorted COO [n_out, n] @ dense [n, d]
@@ -53,6 +57,17 @@ def _scatter_rows(idx: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor, 
     k = idx.shape[1]
     src = rows.repeat_interleave(k, dim=0) * weights.reshape(-1, 1)
     return torch.zeros(n_out, rows.shape[1], dtype=rows.dtype, device=rows.device).index_add_(0, idx.reshape(-1), src)
+
+
+def sorted_coo(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The sorted COO index of latent ids ``idx`` [n, k] that :func:`scatter_rows` takes on CPU, or None elsewhere.
+
+    One sort serves every sparse product of a backward pass over the same ``idx``.
+    """
+    if idx.device.type != "cpu":
+        return None
+    sorted_lat, order = idx.reshape(-1).sort()
+    return torch.stack([sorted_lat, torch.div(order, idx.shape[1], rounding_mode="floor")]), order
 
 
 def _sampled_dot(grad: torch.Tensor, W_dec: torch.Tensor, idx: torch.Tensor, csr: bool) -> torch.Tensor:
@@ -88,16 +103,45 @@ class TopKSAEFunction(torch.autograd.Function):
         n, k = idx.shape
         d_sae = W_dec.shape[0]
         grad_xhat = grad_xhat.contiguous()
-        coo = None
-        if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):  # one sort serves both sparse products
-            flat = idx.reshape(-1)
-            sorted_lat, order = flat.sort()
-            coo = (torch.stack([sorted_lat, torch.div(order, k, rounding_mode="floor")]), order)
+        coo = sorted_coo(idx) if x.dtype in (torch.float32, torch.float64) else None  # one sort, both products
         g_vals = _sampled_dot(grad_xhat, W_dec, idx, coo is not None) * (vals > 0)  # [n, k] dL/dpre at the kept latents
-        grad_W_dec = _scatter_rows(idx, vals, grad_xhat, d_sae, coo) if ctx.needs_input_grad[3] else None
+        grad_W_dec = scatter_rows(idx, vals, grad_xhat, d_sae, coo) if ctx.needs_input_grad[3] else None
         grad_b_enc = torch.zeros(d_sae, dtype=g_vals.dtype, device=g_vals.device).index_add_(0, idx.reshape(-1), g_vals.reshape(-1))
         grad_W_enc = None
         if ctx.needs_input_grad[1]:  # pre = x W_enc + b_enc - b_dec W_enc
-            grad_W_enc = _scatter_rows(idx, g_vals, x, d_sae, coo).T - torch.outer(b_dec, grad_b_enc)
+            grad_W_enc = scatter_rows(idx, g_vals, x, d_sae, coo).T - torch.outer(b_dec, grad_b_enc)
         grad_b_dec = grad_xhat.sum(0) - W_enc @ grad_b_enc
         return None, grad_W_enc, grad_b_enc, grad_W_dec, grad_b_dec, None
+
+
+class TopKEncodeFunction(torch.autograd.Function):
+    """``(vals, idx)``: the TopK of ``relu(x @ W_enc + b_enc)``, with a backward over the k kept latents only.
+
+    A transcoder's encoder, whose output goes to decoders autograd handles well already
+    (``embedding_bag``). Plain autograd would form ``dpre`` [n, d_sae], zero but k entries a
+    row, and run ``dW_enc = xᵀ dpre`` as a dense matmul: as much work again as the forward's
+    encoder matmul. Here ``dW_encᵀ[s] = Σ_{(b,j): idx_bj = s} dv_bj x_b`` is a sparse product
+    (n·k·d_in) and ``db_enc`` an ``index_add``. ``vals`` [n, k] is differentiable, ``idx`` is not.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor,
+                k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        vals, idx = topk_latents(torch.addmm(b_enc, x, W_enc), k)  # [n, k] each
+        ctx.save_for_backward(x, W_enc, vals, idx)
+        ctx.mark_non_differentiable(idx)
+        return vals, idx
+
+    @staticmethod
+    def backward(ctx: Any, grad_vals: torch.Tensor, _gi: Any) -> tuple[Any, ...]:
+        x, W_enc, vals, idx = ctx.saved_tensors
+        g = (grad_vals * (vals > 0)).contiguous()  # [n, k]: dL/dpre at the kept latents (the ReLU's gate)
+        d_sae = W_enc.shape[1]
+        grad_x = grad_W_enc = None
+        if ctx.needs_input_grad[0]:
+            grad_x = F.embedding_bag(idx, W_enc.T, per_sample_weights=g.to(W_enc.dtype), mode="sum")  # [n, d_in]
+        if ctx.needs_input_grad[1]:
+            coo = sorted_coo(idx) if x.dtype in (torch.float32, torch.float64) else None
+            grad_W_enc = scatter_rows(idx, g, x, d_sae, coo).T  # [d_in, d_sae]
+        grad_b_enc = torch.zeros(d_sae, dtype=g.dtype, device=g.device).index_add_(0, idx.reshape(-1), g.reshape(-1))
+        return grad_x, grad_W_enc, grad_b_enc, None

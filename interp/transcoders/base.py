@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from interp.io import check_config_keys
-from interp.transcoders.common import TrainOut, TranscoderBase, activate, check_activation, finish, train_code
+from interp.transcoders.common import TrainOut, TranscoderBase, activate, check_activation, finish
 
 
 @dataclass(kw_only=True)
@@ -99,6 +99,9 @@ class Transcoder(TranscoderBase):
     def latent_decoders(self) -> list[list[torch.Tensor]]:
         return [[self.W_dec]]
 
+    def encoders(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(self.W_enc, self.b_enc)]
+
     def thresholds(self) -> list[torch.Tensor]:
         return [] if self.threshold is None else [self.threshold]
 
@@ -155,11 +158,9 @@ class Transcoder(TranscoderBase):
     def loss(self, xs: torch.Tensor, ys: torch.Tensor, sparsity_scale: float = 1.0,
              dead: torch.Tensor | None = None) -> TrainOut:
         """Training loss on scaled inputs ``xs`` [n, d_in] and targets ``ys`` [n, d_out]; ``dead`` [d_sae] bool feeds AuxK."""
-        c = self.cfg
-        pre = torch.addmm(self.b_enc, xs, self.W_enc)  # [n, d_sae]
-        code = train_code(pre, c.activation, c.k, self.threshold, c.jumprelu_bandwidth)
+        (code,) = self.train_codes([xs])
         y_hat = code.decode(self.W_dec) + self.b_dec  # [n, d_out]
         if self.W_skip is not None:
             y_hat = y_hat + (xs @ self.W_skip) * self.skip_gain()
-        terms = self.sparsity_terms([pre], [code], [dead], [ys - y_hat], sparsity_scale)
+        terms = self.sparsity_terms([xs], [code], [dead], [ys - y_hat], sparsity_scale)
         return finish([ys], [y_hat], [code], terms)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from interp.transcoders.base import SparsityOptions, unit_columns
-from interp.transcoders.common import TrainOut, TranscoderBase, activate, check_activation, finish, normalise_rows, train_code
+from interp.transcoders.common import TrainOut, TranscoderBase, activate, check_activation, finish, normalise_rows
 
 
 @dataclass
@@ -90,6 +90,9 @@ class CrossLayerTranscoder(TranscoderBase):
 
     def latent_decoders(self) -> list[list[torch.Tensor]]:
         return [self.decoders_from(src) for src in range(self.n_layers)]
+
+    def encoders(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return list(zip(self.W_enc, self.b_enc))
 
     def thresholds(self) -> list[torch.Tensor]:
         return [] if self.threshold is None else list(self.threshold)
@@ -178,10 +181,8 @@ class CrossLayerTranscoder(TranscoderBase):
         ``dead`` [n_layers, d_sae] bool feeds AuxK, where each layer's dead latents model the
         residual of their own layer's output through W_dec_to(l, l).
         """
-        c, n = self.cfg, self.n_layers
-        pres = [torch.addmm(self.b_enc[l], xs[l], self.W_enc[l]) for l in range(n)]  # [n_rows, d_sae] each
-        codes = [train_code(pres[l], c.activation, c.k, self.threshold[l] if self.threshold is not None else None,
-                            c.jumprelu_bandwidth) for l in range(n)]
+        n = self.n_layers
+        codes = self.train_codes(xs)  # one per layer
         y_hats = []
         for t in range(n):
             y = self.b_dec[t] + sum(codes[s].decode(self.W_dec_to(s, t)) for s in range(t + 1))
@@ -189,5 +190,5 @@ class CrossLayerTranscoder(TranscoderBase):
                 y = y + (xs[t] @ self.W_skip[t]) * self.skip_gain(t)
             y_hats.append(y)
         dead_by_layer = [None if dead is None else dead[l] for l in range(n)]
-        terms = self.sparsity_terms(pres, codes, dead_by_layer, [ys[t] - y_hats[t] for t in range(n)], sparsity_scale)
+        terms = self.sparsity_terms(xs, codes, dead_by_layer, [ys[t] - y_hats[t] for t in range(n)], sparsity_scale)
         return finish(ys, y_hats, codes, terms)

@@ -27,7 +27,7 @@ from torch import nn
 
 from interp.sae.archs.jumprelu import JumpReLUFn, StepFn
 from interp.sae.base import sq_err
-from interp.sae.sparse_ops import sparse_decode, topk_latents
+from interp.sae.sparse_ops import TopKEncodeFunction, sparse_decode, topk_latents
 
 ACTIVATIONS = ("topk", "relu", "jumprelu")
 UNIT_NORM = ("topk", "jumprelu")  # activations trained with unit-norm decoder rows
@@ -71,16 +71,21 @@ class Code:
         return self.dense @ W_dec
 
 
-def train_code(pre: torch.Tensor, activation: str, k: int | None, threshold: torch.Tensor | None,
-               bandwidth: float) -> Code:
-    """The differentiable latents of pre-activations [n, d_sae] for the training loss."""
-    d_sae = pre.shape[-1]
+def train_code(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, activation: str, k: int | None,
+               threshold: torch.Tensor | None, bandwidth: float) -> Code:
+    """The differentiable latents of scaled inputs x [n, d_in] for the training loss.
+
+    TopK goes through :class:`~interp.sae.sparse_ops.TopKEncodeFunction`, whose backward touches
+    only the k kept latents a row (no dense [n, d_sae] gradient, no dense ``dW_enc`` matmul).
+    """
+    d_sae = W_enc.shape[1]
     if activation == "topk":
-        vals, idx = topk_latents(pre, int(k))  # type: ignore[arg-type]
+        vals, idx = TopKEncodeFunction.apply(x, W_enc, b_enc, int(k))  # type: ignore[arg-type]
         active = vals.detach() > 0
-        fired = torch.zeros(d_sae, dtype=torch.long, device=pre.device).index_add_(0, idx.reshape(-1),
+        fired = torch.zeros(d_sae, dtype=torch.long, device=idx.device).index_add_(0, idx.reshape(-1),
                                                                                     active.reshape(-1).long())
         return Code(vals, idx, None, fired, active.sum(-1).float().mean())
+    pre = torch.addmm(b_enc, x, W_enc)  # [n, d_sae]
     if activation == "relu":
         z = pre.relu()
         penalty = None
@@ -92,17 +97,19 @@ def train_code(pre: torch.Tensor, activation: str, k: int | None, threshold: tor
     return Code(None, None, z, zd.amax(0) > 0, l0, penalty)
 
 
-def auxk_loss(pre: torch.Tensor, dead: torch.Tensor | None, k_aux: int, W_dec: torch.Tensor,
-              residual: torch.Tensor) -> torch.Tensor:
+def auxk_loss(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, dead: torch.Tensor | None, k_aux: int,
+              W_dec: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     """AuxK: the ``k_aux`` largest *dead* latents of each row model the (detached) residual; 0 when none are dead.
 
-    ``pre`` [n, d_sae] (with gradient), ``dead`` [d_sae] bool, ``W_dec`` [d_sae, d_out], ``residual`` [n, d_out].
+    ``x`` [n, d_in] scaled inputs, ``W_enc`` [d_in, d_sae], ``b_enc`` [d_sae], ``dead`` [d_sae] bool,
+    ``W_dec`` [d_sae, d_out], ``residual`` [n, d_out]. Only the dead latents' pre-activations are computed.
     """
     n_dead = 0 if dead is None else int(dead.sum())
     if n_dead == 0:
-        return pre.new_zeros(())
+        return x.new_zeros(())
     cols = dead.nonzero().squeeze(1)  # [n_dead]
-    vals, idx = topk_latents(pre.index_select(1, cols), min(k_aux, n_dead))
+    pre = torch.addmm(b_enc.index_select(0, cols), x, W_enc.index_select(1, cols))  # [n, n_dead]
+    vals, idx = topk_latents(pre, min(k_aux, n_dead))
     return sq_err(residual.detach(), sparse_decode(vals, idx, W_dec.index_select(0, cols)))
 
 
@@ -193,22 +200,32 @@ class TranscoderBase(nn.Module):
         """Per latent set, its JumpReLU thresholds [d_sae] (empty for other activations)."""
         raise NotImplementedError
 
-    def sparsity_terms(self, pres: list[torch.Tensor], codes: list[Code], dead: list[torch.Tensor | None],
+    def encoders(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per latent set, its ``(W_enc [d_in, d_sae], b_enc [d_sae])``."""
+        raise NotImplementedError
+
+    def train_codes(self, xs: list[torch.Tensor]) -> list[Code]:
+        """Per latent set, its differentiable latents (:func:`train_code`) of that set's scaled inputs [n, d_in]."""
+        c, thresholds = self.cfg, self.thresholds()
+        return [train_code(x, W, b, c.activation, c.k, thresholds[i] if thresholds else None, c.jumprelu_bandwidth)
+                for i, (x, (W, b)) in enumerate(zip(xs, self.encoders()))]
+
+    def sparsity_terms(self, xs: list[torch.Tensor], codes: list[Code], dead: list[torch.Tensor | None],
                        residuals: list[torch.Tensor], sparsity_scale: float) -> dict[str, tuple[float, torch.Tensor]]:
         """The loss's extra terms ``{name: (coeff, value)}``, summed over latent sets.
 
         TopK: AuxK, each set's dead latents (``dead`` [d_sae] bool per set) modelling the residual of its
         own layer (``residuals`` [n, d_out] per set); ReLU: L1 of the latents weighted by their
-        decoder norms; JumpReLU: the straight-through L0. ``pres`` [n, d_sae] per set.
+        decoder norms; JumpReLU: the straight-through L0. ``xs`` [n, d_in] per set, scaled.
         """
         c, decoders = self.cfg, self.latent_decoders()
         if c.activation == "topk":
             k_aux = c.k_aux or c.d_out // 2
-            return {"aux": (c.aux_coeff, sum(auxk_loss(pre, d, k_aux, decs[0], r)
-                                             for pre, d, decs, r in zip(pres, dead, decoders, residuals)))}
+            return {"aux": (c.aux_coeff, sum(auxk_loss(x, W, b, d, k_aux, decs[0], r) for x, (W, b), d, decs, r
+                                             in zip(xs, self.encoders(), dead, decoders, residuals)))}
         if c.activation == "relu":
             l1 = sum(code.dense.float().sum(0) @ row_norms(decs) for code, decs in zip(codes, decoders))
-            return {"l1": (c.l1_coeff * sparsity_scale, l1 / len(pres[0]))}
+            return {"l1": (c.l1_coeff * sparsity_scale, l1 / len(xs[0]))}
         return {"l0": (c.l0_coeff * sparsity_scale, sum(code.l0_penalty for code in codes))}
 
     def before_optimizer_step(self) -> None:

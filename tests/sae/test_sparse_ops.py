@@ -30,7 +30,7 @@ def test_fast_topk_matches_dense_reference():
 
 
 def test_cpu_kernels_match_the_portable_gpu_branch():
-    from interp.sae.sparse_ops import _sampled_dot, _scatter_rows
+    from interp.sae.sparse_ops import _sampled_dot, scatter_rows
 
     torch.manual_seed(1)
     n, k, d, s = 50, 4, 12, 40
@@ -39,8 +39,8 @@ def test_cpu_kernels_match_the_portable_gpu_branch():
     sorted_lat, order = idx.reshape(-1).sort()
     coo = (torch.stack([sorted_lat, order // k]), order)
     dense = torch.zeros(n, s).scatter_(1, idx, w)  # the reference: dense [n, d_sae] weights
-    assert torch.allclose(_scatter_rows(idx, w, rows, s, coo), dense.T @ rows, atol=1e-5)
-    assert torch.allclose(_scatter_rows(idx, w, rows, s, None), dense.T @ rows, atol=1e-5)
+    assert torch.allclose(scatter_rows(idx, w, rows, s, coo), dense.T @ rows, atol=1e-5)
+    assert torch.allclose(scatter_rows(idx, w, rows, s, None), dense.T @ rows, atol=1e-5)
     ref = (rows @ W.T).gather(1, idx)
     assert torch.allclose(_sampled_dot(rows, W, idx, True), ref, atol=1e-5)
     assert torch.allclose(_sampled_dot(rows, W, idx, False), ref, atol=1e-5)
@@ -63,3 +63,24 @@ def test_bf16_autocast_path_matches_fp32_and_trains(toy_data):
         assert cos > 0.99, (name, cos)
     r = quick_train(toy_data[1], "topk", autocast=True)
     assert r.sae.W_dec.dtype == torch.float32 and r.history[-1]["mse"] < 0.6 * r.history[0]["mse"]
+
+
+def test_topk_encode_backward_equals_dense_autograd():
+    """The transcoders' encoder: same values and the same gradients (x, W_enc, b_enc) as addmm -> topk -> relu."""
+    from interp.sae.sparse_ops import TopKEncodeFunction, topk_latents
+
+    torch.manual_seed(2)
+    n, d_in, d_sae, k = 40, 12, 64, 5
+    x, W, b = torch.randn(n, d_in), torch.randn(d_in, d_sae) / 10, torch.randn(d_sae) / 10 - 1.0  # some kept < 0
+    upstream = torch.randn(n, k)
+    grads = []
+    for fast in (True, False):
+        xs, Ws, bs = (t.clone().requires_grad_() for t in (x, W, b))
+        vals, idx = TopKEncodeFunction.apply(xs, Ws, bs, k) if fast else topk_latents(torch.addmm(bs, xs, Ws), k)
+        (vals * upstream).sum().backward()  # the same pre-activations, so the same order of the k
+        grads.append((vals.detach(), idx, xs.grad, Ws.grad, bs.grad))
+    (v1, i1, *g1), (v2, i2, *g2) = grads
+    assert torch.equal(i1, i2) and torch.equal(v1, v2) and (v1 == 0).any()  # the ReLU gates some
+    for a, r in zip(g1, g2):
+        assert torch.allclose(a, r, atol=1e-5), (a - r).abs().max()
+    assert (g2[1] != 0).any()
