@@ -92,7 +92,7 @@ def samples_per_s(data: dict, args: argparse.Namespace, cross: bool, peaks: list
 
 def interleaved(data: dict, args: argparse.Namespace, cross: bool, n_layers: int, n: int = 12) -> dict:
     """Step time vs encoder-matmul time, one after the other ``n`` times: the median ratio against the ideal."""
-    from interp.sae.distributed import default_device
+    from interp.sae.distributed import DistInfo, default_device
     from interp.transcoders.data import layer_hooks, open_pairs
     from interp.transcoders.train import TranscoderTrainer, build_models
 
@@ -100,7 +100,7 @@ def interleaved(data: dict, args: argparse.Namespace, cross: bool, n_layers: int
     triples = layer_hooks(list(data))
     source = open_pairs(data, [h for _, hi, ho in triples for h in (hi, ho)])
     model = build_models(cfg, triples, source.d, source.sample(4 * args.batch), None)
-    tr = TranscoderTrainer(model if cross else model[0], cfg, 1000, default_device(None), None)
+    tr = TranscoderTrainer(model if cross else model[0], cfg, 1000, DistInfo(device=default_device(None)), None)
     batches = list(source.epoch(0, args.batch, 0))[:4]
     a, w, bias = torch.randn(args.batch, args.d_in), torch.randn(args.d_in, args.d_sae), torch.randn(args.d_sae)
     steps, mms = [], []

@@ -17,7 +17,10 @@ and the input normalisation, applied on both sides here:
 
 The skip matrix is trained in raw units but gets its own learning rate, ``lr · input_scale /
 output_scale``, so that its step moves the *scaled* output as much as any other weight's would.
-Single-process only (the SAE trainer's DDP is not wired here).
+Under ``torchrun`` it trains data-parallel as the SAE trainer does: each rank reads its own rows
+of every global batch (the sources slice by rank), the gradients are averaged over ranks before
+the optimiser step (one flat all-reduce), so the replicas stay identical, and the dead-latent
+counters and logged metrics are all-reduced too.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import torch
 from interp.io import check_config_keys
 from interp.sae.checkpoint import CheckpointError
 from interp.sae.data import SourceError
-from interp.sae.distributed import DistInfo, default_device
+from interp.sae.distributed import DistInfo, all_reduce_sum, init_distributed
 from interp.sae.trainer import TrainingDiverged, config_diff, lr_schedule, run_loop
 from interp.transcoders.base import Transcoder, TranscoderConfig
 from interp.transcoders.clt import CLTConfig, CrossLayerTranscoder
@@ -98,8 +101,9 @@ class TranscoderTrainer:
     """One model (a layer's transcoder, or the CLT), its Adam and dead-latent counters; a :class:`LoopTrainer`."""
 
     def __init__(self, model: Transcoder | CrossLayerTranscoder, cfg: TranscoderTrainConfig, total_steps: int,
-                 device: torch.device, checkpoint_dir: str | None) -> None:
-        self.cfg, self.total_steps, self.device = cfg, total_steps, device
+                 info: DistInfo, checkpoint_dir: str | None) -> None:
+        self.cfg, self.total_steps, self.info, self.device = cfg, total_steps, info, info.device
+        device = info.device
         self.checkpoint_dir, self.resume = checkpoint_dir, cfg.resume
         self.model = model.to(device)
         self.cross = isinstance(model, CrossLayerTranscoder)
@@ -137,26 +141,45 @@ class TranscoderTrainer:
         sparsity = min(1.0, (step + 1) / max(1.0, self.cfg.sparsity_warmup_frac * self.total_steps))
         dead = self.since_fired >= self.cfg.dead_tokens
         out = self.model.loss(xs, ys, sparsity, dead) if self.cross else self.model.loss(xs[0], ys[0], sparsity, dead)
-        loss = float(out.loss.detach())
+        world = self.info.world_size
+        names = list(out.parts)
+        stats = all_reduce_sum(torch.cat([out.loss.detach().float().view(1), out.l0.float(), out.sse.float(),
+                                          out.sst.float(), torch.stack([v.detach().float() for v in out.parts.values()])]),
+                               self.info).tolist()  # summed over ranks: loss, l0 and parts are averaged below
+        n_l0, n_t = len(out.l0), len(out.sse)
+        loss = stats[0] / world
         if not math.isfinite(loss):
             raise TrainingDiverged(f"the loss is {loss} (non-finite)")
         out.loss.backward()
+        if self.info.active:
+            self._average_grads()
         self.model.before_optimizer_step()
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         self.model.after_optimizer_step()
         if not bool(torch.stack([p.detach().sum() for p in self.model.parameters()]).isfinite().all()):
             raise TrainingDiverged("a weight became non-finite after the optimiser step")
+        fired = all_reduce_sum(out.fired.long(), self.info)
         self.since_fired += global_batch
-        self.since_fired[out.fired > 0] = 0
-        sse, sst = out.sse.tolist(), out.sst.tolist()
-        m = {"loss": loss, "l0": float(out.l0.mean()), "fvu": sum(sse) / max(sum(sst), 1e-30),
+        self.since_fired[fired > 0] = 0
+        l0 = [v / world for v in stats[1:1 + n_l0]]
+        sse, sst = stats[1 + n_l0:1 + n_l0 + n_t], stats[1 + n_l0 + n_t:1 + n_l0 + 2 * n_t]
+        m = {"loss": loss, "l0": sum(l0) / len(l0), "fvu": sum(sse) / max(sum(sst), 1e-30),
              "dead_frac": float((self.since_fired >= self.cfg.dead_tokens).float().mean()), "lr": lr}
-        m.update({k: float(v.detach()) for k, v in out.parts.items()})
+        m.update({k: v / world for k, v in zip(names, stats[1 + n_l0 + 2 * n_t:])})
         if self.cross:
             m.update({f"fvu_L{l}": e / max(t, 1e-30) for l, (e, t) in enumerate(zip(sse, sst))})
-            m.update({f"l0_L{l}": float(v) for l, v in enumerate(out.l0)})
+            m.update({f"l0_L{l}": v for l, v in enumerate(l0)})
         return m
+
+    def _average_grads(self) -> None:
+        """Mean of every gradient over ranks (each rank's loss is the mean over its rows, equal in number)."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        flat = all_reduce_sum(torch.cat([p.grad.reshape(-1) for p in params]), self.info) / self.info.world_size
+        offset = 0
+        for p in params:
+            p.grad.copy_(flat[offset:offset + p.numel()].view_as(p.grad))
+            offset += p.numel()
 
 
 def _scale(x: torch.Tensor, d: int, normalize: bool, what: str) -> float:
@@ -224,17 +247,19 @@ def train_transcoders(cfg: TranscoderTrainConfig, data: Any,
     source = open_pairs(data, hooks, cfg.buffer_shards)
     total_steps = max(1, (cfg.total_tokens or len(source)) // cfg.batch_size)
     spec = getattr(data, "model", None) if not isinstance(data, dict) else None
+    info = init_distributed(cfg.device)
+    if cfg.batch_size % info.world_size:
+        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} ranks.")
     torch.manual_seed(cfg.seed)
     models = build_models(cfg, pairs, source.d, source.sample(cfg.stat_rows), spec)
-    device = default_device(cfg.device)
     if isinstance(models, CrossLayerTranscoder):
-        trainers = {"clt": TranscoderTrainer(models, cfg, total_steps, device, cfg.checkpoint_dir)}
+        trainers = {"clt": TranscoderTrainer(models, cfg, total_steps, info, cfg.checkpoint_dir)}
     else:
-        trainers = {f"L{m.cfg.layer}": TranscoderTrainer(m, cfg, total_steps, device,
+        trainers = {f"L{m.cfg.layer}": TranscoderTrainer(m, cfg, total_steps, info,
                                                           f"{cfg.checkpoint_dir}/L{m.cfg.layer}" if cfg.checkpoint_dir else None)
                     for m in models}
     kind = f"CLT {models.cfg.activation}" if isinstance(models, CrossLayerTranscoder) else f"PLT {cfg.transcoder.activation}"
-    step, history = run_loop(trainers, source, cfg, DistInfo(device=device), total_steps, desc=kind,
+    step, history = run_loop(trainers, source, cfg, info, total_steps, desc=kind,
                              label="Transcoder", take=lambda name, batch: batch, callback=callback)
     for tr in trainers.values():
         tr.model.eval()
