@@ -59,12 +59,14 @@ def scatter_rows(idx: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor, n
     return torch.zeros(n_out, rows.shape[1], dtype=rows.dtype, device=rows.device).index_add_(0, idx.reshape(-1), src)
 
 
-def sorted_coo(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The sorted COO index of latent ids ``idx`` [n, k] that :func:`scatter_rows` takes on CPU, or None elsewhere.
+def sorted_coo(idx: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The sorted COO index of latent ids ``idx`` [n, k] for :func:`scatter_rows` over rows of ``dtype``.
 
-    One sort serves every sparse product of a backward pass over the same ``idx``.
+    Only on CPU and for fp32/fp64 rows (torch's sparse COO kernels); None elsewhere, where
+    :func:`scatter_rows` uses ``index_add_``. One sort serves every sparse product of a backward
+    pass over the same ``idx``.
     """
-    if idx.device.type != "cpu":
+    if idx.device.type != "cpu" or dtype not in (torch.float32, torch.float64):
         return None
     sorted_lat, order = idx.reshape(-1).sort()
     return torch.stack([sorted_lat, torch.div(order, idx.shape[1], rounding_mode="floor")]), order
@@ -103,7 +105,7 @@ class TopKSAEFunction(torch.autograd.Function):
         n, k = idx.shape
         d_sae = W_dec.shape[0]
         grad_xhat = grad_xhat.contiguous()
-        coo = sorted_coo(idx) if x.dtype in (torch.float32, torch.float64) else None  # one sort, both products
+        coo = sorted_coo(idx, x.dtype)  # one sort, both products
         g_vals = _sampled_dot(grad_xhat, W_dec, idx, coo is not None) * (vals > 0)  # [n, k] dL/dpre at the kept latents
         grad_W_dec = scatter_rows(idx, vals, grad_xhat, d_sae, coo) if ctx.needs_input_grad[3] else None
         grad_b_enc = torch.zeros(d_sae, dtype=g_vals.dtype, device=g_vals.device).index_add_(0, idx.reshape(-1), g_vals.reshape(-1))
@@ -141,7 +143,6 @@ class TopKEncodeFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = F.embedding_bag(idx, W_enc.T, per_sample_weights=g.to(W_enc.dtype), mode="sum")  # [n, d_in]
         if ctx.needs_input_grad[1]:
-            coo = sorted_coo(idx) if x.dtype in (torch.float32, torch.float64) else None
-            grad_W_enc = scatter_rows(idx, g, x, d_sae, coo).T  # [d_in, d_sae]
+            grad_W_enc = scatter_rows(idx, g, x, d_sae, sorted_coo(idx, x.dtype)).T  # [d_in, d_sae]
         grad_b_enc = torch.zeros(d_sae, dtype=g.dtype, device=g.device).index_add_(0, idx.reshape(-1), g.reshape(-1))
         return grad_x, grad_W_enc, grad_b_enc, None

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -48,6 +49,32 @@ class Curve:
 
     def to_json(self) -> dict[str, Any]:
         return {"curve": self.rows, "seconds": round(self.seconds, 2), "final": self.rows[-1] if self.rows else {}}
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps behind the curve (its last row is the last step: the loop always evaluates it)."""
+        return int(self.rows[-1]["step"]) + 1 if self.rows else 0
+
+    def extend(self, later: Curve) -> None:
+        """Append a later stage's curve, its steps counted on from this one's."""
+        first = self.steps
+        self.rows += [{**r, "step": r["step"] + first} for r in later.rows]
+        self.seconds += later.seconds
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None or 0: leave as is), then restore the old count.
+
+    Recipes train at one thread by default: bitwise results then don't depend on the host's
+    core count, and on a shared 2-core machine two threads racing another job ran ~8x slower.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n or before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def lr_factor(step: int, cfg: LoopConfig) -> float:

@@ -163,16 +163,13 @@ def train_induction(out_dir: str | Path, seed: int = 0, **overrides: Any) -> Pat
     if recipe.prune_steps:
         # Once induction has formed, the group lasso prunes the heads it does not need (applied
         # from step 0 it kills every head before the circuit can form: the loss plateau is long).
-        first = _steps_run(curve)
         prune = LoopConfig(steps=recipe.prune_steps, lr=recipe.lr, weight_decay=recipe.weight_decay,
                            warmup_steps=recipe.warmup_steps, eval_every=recipe.eval_every,
                            desc="induction: prune heads")
-        pruned = train_loop(model, pruned_loss_fn, prune, eval_fn=eval_fn)
-        curve.rows += [{**r, "step": r["step"] + first} for r in pruned.rows]
-        curve.seconds += pruned.seconds
+        curve.extend(train_loop(model, pruned_loss_fn, prune, eval_fn=eval_fn))
     with torch.no_grad():
         final = eval_fn(model)
-    final = {"steps_run": _steps_run(curve), **final,
+    final = {"steps_run": curve.steps, **final,
              "head_ov_norms": head_ov_norms(model, recipe.n_heads).detach().tolist()}
     training = curve.to_json() | {"final": final, "recipe": asdict(recipe)}
     return save_toy(model, cfg, out_dir, training=training)
@@ -194,7 +191,3 @@ def head_ov_norms(model: torch.nn.Module, n_heads: int) -> torch.Tensor:
         norms.append(torch.linalg.matrix_norm(w_o @ w_v))  # [head]
     return torch.stack(norms)  # [layer, head]
 
-
-def _steps_run(curve: Any) -> int:
-    """How many optimizer steps ran (training may stop early)."""
-    return int(curve.rows[-1]["step"]) + 1 if curve.rows else 0

@@ -57,7 +57,7 @@ from interp.datasets.synthetic import (
     shifted_induction_batch,
 )
 from interp.models.toy import build_native, build_tokenizer, native_patterns, save_toy
-from interp.models.training.common import Curve, LoopConfig, seed_everything, train_loop
+from interp.models.training.common import Curve, LoopConfig, seed_everything, torch_threads, train_loop
 from interp.models.training.toylm import heldout_loss, lm_loss, split_documents, toylm_config, train_tokenizer
 
 
@@ -132,12 +132,8 @@ def repeat_scores(model: torch.nn.Module, pool: torch.Tensor, segment: int, n_se
 def train_induction_lm(out_dir: str | Path, seed: int = 0, **overrides: Any) -> Path:
     """Train tokenizer and model, save the checkpoint folder (as :func:`train_toylm` does); returns it."""
     recipe = InductionLMRecipe(**overrides)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads or threads)
-    try:
+    with torch_threads(recipe.threads):
         return _train(Path(out_dir), seed, recipe)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(out: Path, seed: int, recipe: InductionLMRecipe) -> Path:
@@ -190,8 +186,8 @@ def _train(out: Path, seed: int, recipe: InductionLMRecipe) -> Path:
                            "induction-lm: attention only")
     if recipe.pool_size and recipe.widen_steps:
         # the circuit formed on a few tokens; make it work on every token it will see in text
-        _extend(curve, attention_only(pool, recipe.widen_steps, None, "induction-lm: attention only, whole pool"))
-    stage1_steps = _steps(curve)
+        curve.extend(attention_only(pool, recipe.widen_steps, None, "induction-lm: attention only, whole pool"))
+    stage1_steps = curve.steps
     for p in model.parameters():
         p.requires_grad_(True)
     attention = [p for name, p in model.named_parameters()
@@ -224,7 +220,7 @@ def _train(out: Path, seed: int, recipe: InductionLMRecipe) -> Path:
     loop2 = LoopConfig(steps=recipe.steps, lr=recipe.lr, weight_decay=recipe.weight_decay, betas=(0.9, 0.95),
                        warmup_steps=recipe.warmup_steps, decay="cosine", eval_every=recipe.eval_every,
                        desc="induction-lm: text + repeats")
-    _extend(curve, train_loop(model, loss2, loop2, eval_fn=eval2))
+    curve.extend(train_loop(model, loss2, loop2, eval_fn=eval2))
     for p in attention:
         p.requires_grad_(True)
     final = {"stage1_steps": stage1_steps, "steps_run": stage1_steps + recipe.steps,
@@ -235,14 +231,3 @@ def _train(out: Path, seed: int, recipe: InductionLMRecipe) -> Path:
         "split": {"heldout_frac": recipe.heldout_frac, "seed": seed, "n_docs": len(texts), "heldout_docs": held_ids}}
     return save_toy(model, cfg, out, training=training)
 
-
-def _steps(curve: Curve) -> int:
-    """Optimizer steps behind ``curve`` (its last row is the last step, evaluated)."""
-    return int(curve.rows[-1]["step"]) + 1 if curve.rows else 0
-
-
-def _extend(curve: Curve, more: Curve) -> None:
-    """Append a later stage's curve, its steps counted on from ``curve``'s."""
-    first = _steps(curve)
-    curve.rows += [{**r, "step": r["step"] + first} for r in more.rows]
-    curve.seconds += more.seconds

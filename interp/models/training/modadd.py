@@ -133,7 +133,7 @@ def train_modadd(out_dir: str | Path, seed: int = 0, **overrides: Any) -> Path:
                       desc="modadd")
     curve = train_loop(model, loss_fn, loop, eval_fn=eval_fn, stop_fn=stop_fn)
     with torch.no_grad():
-        final = {"steps_run": int(curve.rows[-1]["step"]) + 1 if curve.rows else 0, **eval_fn(model)}
+        final = {"steps_run": curve.steps, **eval_fn(model)}
     reached = next((int(r["step"]) for r in curve.rows if r["test_acc"] >= 0.99), None)
     training = curve.to_json() | {"final": final, "step_test_acc_99": reached, "recipe": asdict(recipe)}
     return save_toy(model, cfg, out_dir, training=training)

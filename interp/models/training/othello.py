@@ -168,11 +168,8 @@ def polish_and_save(model: torch.nn.Module, cfg: ToyConfig, recipe: OthelloRecip
     finished exactly as a fresh run would be.
     """
     if recipe.polish_steps:
-        first = int(curve.rows[-1]["step"]) + 1 if curve.rows else 0
-        polished = polish_othello(model, recipe, seed, eval_fn)
-        curve.rows += [{**r, "step": r["step"] + first} for r in polished.rows]
-        curve.seconds += polished.seconds
-    steps_run = int(curve.rows[-1]["step"]) + 1 if curve.rows else 0
+        curve.extend(polish_othello(model, recipe, seed, eval_fn))
+    steps_run = curve.steps
     polish_run = min(recipe.polish_steps, steps_run)
     final = {"steps_run": steps_run,
              "games_seen": (steps_run - polish_run) * recipe.batch_size + polish_run * recipe.polish_batch_size,

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from interp.models.toy import ToyConfig, build_native, build_tokenizer, save_toy
-from interp.models.training.common import LoopConfig, seed_everything, train_loop
+from interp.models.training.common import LoopConfig, seed_everything, torch_threads, train_loop
 
 BOS, PAD, EOT = "<|bos|>", "<|pad|>", "<|endoftext|>"
 SPECIAL_TOKENS = (BOS, PAD, EOT)  # ids 0, 1, 2
@@ -148,14 +148,8 @@ def train_toylm(out_dir: str | Path, seed: int = 0, **overrides: Any) -> Path:
     ``max_docs`` / ``max_seqs`` for quick runs, ``threads``).
     """
     hp = {**DEFAULTS, **overrides}
-    # One thread by default: bitwise results then don't depend on the host's core count,
-    # and on a shared 2-core machine two threads racing another job ran ~8x *slower*.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(hp["threads"] or threads)
-    try:
+    with torch_threads(hp["threads"]):  # one by default (see torch_threads)
         return _train(Path(out_dir), seed, hp)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(out: Path, seed: int, hp: dict[str, Any]) -> Path:
