@@ -96,6 +96,9 @@ def induction_head_scores(model: Any, segment_len: int, n_seq: int = 64, seed: i
     """
     from interp.datasets.synthetic import half_losses, induction_eval_batch, pool_tokens
 
+    if token_pool is not None and len(token_pool) < 2:
+        raise ValueError(f"token_pool has {len(token_pool)} token(s); a repeated random segment needs at least 2 "
+                         f"(pass the LM's trained tokens, e.g. toy_config.extra['repeat_pool']).")
     vocab = model.cfg.d_vocab if token_pool is None else len(token_pool) + 1
     tokens, first, second = induction_eval_batch(n_seq, segment_len, vocab, torch.Generator().manual_seed(seed))
     if token_pool is not None:

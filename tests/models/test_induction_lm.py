@@ -124,3 +124,12 @@ def test_recipe_is_reproducible_and_its_first_stage_is_attention_only(tmp_path):
     frozen = [k for k in before if ".attn." in k or ".ln1." in k or k.startswith("pos.")]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
     assert not torch.equal(before["layers.1.mlp.fc_out.weight"], after["layers.1.mlp.fc_out.weight"])
+
+
+def test_too_few_repeat_tokens_is_named(tmp_path, model):
+    from interp.models.training import train_toy
+
+    with pytest.raises(ValueError, match="lower min_count"):
+        train_toy("induction-lm", tmp_path / "x", max_docs=2, min_count=10**9, stage1_steps=1, steps=1)
+    with pytest.raises(ValueError, match="repeat_pool"):
+        induction_head_scores(model, 5, token_pool=torch.tensor([7]))

@@ -154,6 +154,9 @@ def _train(out: Path, seed: int, recipe: InductionLMRecipe) -> Path:
     counts = torch.bincount(train.tokens[train.attention_mask.bool()], minlength=cfg.bridge_config["d_vocab"])
     counts[:3] = 0  # BOS, PAD, EOT are never repeat tokens
     pool = torch.nonzero(counts >= recipe.min_count)[:, 0]  # [n_pool] token ids, ascending
+    if len(pool) < 2:
+        raise ValueError(f"Only {len(pool)} token(s) occur >= min_count={recipe.min_count} times in the "
+                         f"{len(train_ids)} training documents; lower min_count or use more documents (max_docs).")
     small = pool[torch.randperm(len(pool), generator=gen)[: recipe.pool_size]].sort().values  # [pool_size]
     cfg.extra = {"repeat_pool": pool.tolist(), "stage1_pool": small.tolist(), "min_count": recipe.min_count,
                  "eval_segment": recipe.eval_segment}
